@@ -1,0 +1,313 @@
+"""JSON shapes: one cattrs converter per style, and `to_dict`/`from_dict` on top.
+
+Rule 1: two styles. ``"wire"`` is the API's JSON: snake_case keys in the documented
+order (the order the attrs classes declare their fields in), RFC 3339 UTC timestamps
+with ``Z``, units as JSON numbers, derived fields such as ``balance`` written out.
+``"camel"`` is the same content under the SDKs' camelCase names (``createdAt``).
+Rule 2: reading is strict about what is there and lenient about what is not ours:
+a missing key, a wrong type, a naive timestamp or a derived value that contradicts
+the others is a `MeterkitError` naming the JSON path (``$.meter.created_at``);
+unknown extra keys are ignored, for forward compatibility.
+Rule 3: nothing but `MeterkitError` escapes `from_dict`/`from_json`: cattrs'
+validation groups are translated here, in `_translate`, and nowhere else.
+
+The converters follow cattrs' preconf pattern: `make_converter(style)` builds one,
+`configure_converter` adds meterkit's hooks to any converter you already have.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._fields import format_timestamp, parse_rfc3339
+from ._units import units_to_json
+from .errors import InvalidTypeError, MeterkitError, MissingFieldError, ValidationError
+from .values import CustomerMeter, MeterRef, SubscriptionMeter
+
+__all__ = [
+    "STYLES",
+    "Style",
+    "configure_converter",
+    "from_dict",
+    "from_json",
+    "make_converter",
+    "to_dict",
+    "to_json",
+]
+
+Style = Literal["wire", "camel"]
+STYLES: tuple[Style, ...] = ("wire", "camel")
+
+T = TypeVar("T")
+
+#: The classes with a documented JSON shape, each written as its attrs fields.
+SHAPED_CLASSES: tuple[type, ...] = (MeterRef, CustomerMeter, SubscriptionMeter)
+
+
+def camel_case(name: str) -> str:
+    """``consumed_units`` -> ``consumedUnits``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def json_key(cls: type, attribute: str, style: Style) -> str:
+    """The key under which ``cls.attribute`` appears in ``style``."""
+    return camel_case(attribute) if style == "camel" else attribute
+
+
+def _check_style(style: object) -> None:
+    if style not in STYLES:
+        raise ValidationError(
+            f"must be one of {', '.join(map(repr, STYLES))}", path="style", value=style
+        )
+
+
+# Scalar hooks. Reading from JSON is strict about types: a unit count is a JSON
+# number (not a string), an int is not a bool, a timestamp is an RFC 3339 string.
+
+
+def _structure_number(value: object, _: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise InvalidTypeError("must be a JSON number", value=value)
+    return value  # the class's converter makes it an exact Decimal
+
+
+def _structure_int(value: object, _: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTypeError("must be a JSON integer", value=value)
+    return value
+
+
+def _structure_str(value: object, _: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidTypeError("must be a JSON string", value=value)
+    return value
+
+
+def _structure_timestamp(value: object, _: object) -> datetime:
+    try:
+        return parse_rfc3339(value, "")
+    except MeterkitError as exc:
+        # The path is added by `_translate`, which knows where in the document we are.
+        raise type(exc)(exc.reason, value=value) from None
+
+
+def _structure_optional_timestamp(value: object, _: object) -> datetime | None:
+    return None if value is None else _structure_timestamp(value, None)
+
+
+def _unstructure_optional_timestamp(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+def configure_converter(converter: cattrs.Converter, style: Style) -> None:
+    """Teach ``converter`` meterkit's scalar rules and the shapes of ``style``."""
+    _check_style(style)
+    converter.register_unstructure_hook(Decimal, units_to_json)
+    converter.register_unstructure_hook(datetime, format_timestamp)
+    converter.register_unstructure_hook_func(
+        lambda t: t == (datetime | None), _unstructure_optional_timestamp
+    )
+    converter.register_structure_hook(Decimal, _structure_number)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(datetime, _structure_timestamp)
+    converter.register_structure_hook_func(
+        lambda t: t == (datetime | None), _structure_optional_timestamp
+    )
+    # Hooks for the shaped classes are generated on first use, keeping import cheap.
+    converter.register_unstructure_hook_factory(
+        _is_shaped, lambda cls: _make_unstructure(converter, cls, style)
+    )
+    converter.register_structure_hook_factory(
+        _is_shaped, lambda cls: _make_structure(converter, cls, style)
+    )
+
+
+def _is_shaped(cls: object) -> bool:
+    return cls in SHAPED_CLASSES
+
+
+def _renames(cls: type[Any], style: Style) -> dict[str, Any]:
+    return {
+        f.name: override(rename=json_key(cls, f.name, style)) for f in attrs.fields(cls)
+    }
+
+
+def _make_unstructure(
+    converter: cattrs.Converter, cls: type[Any], style: Style
+) -> Callable[[Any], dict[str, Any]]:
+    return make_dict_unstructure_fn(
+        cls, converter, _cattrs_include_init_false=True, **_renames(cls, style)
+    )
+
+
+def _make_structure(
+    converter: cattrs.Converter, cls: type[Any], style: Style
+) -> Callable[[object, object], object]:
+    fields = attrs.fields(cls)
+    structure = make_dict_structure_fn(cls, converter, **_renames(cls, style))
+    derived = [(f.name, json_key(cls, f.name, style)) for f in fields if not f.init]
+
+    def structure_checked(data: object, _: object) -> object:
+        if not isinstance(data, Mapping):
+            raise InvalidTypeError("must be a JSON object", value=data)
+        value = structure(data, cls)
+        for name, key in derived:
+            if key in data:
+                _check_derived(value, name, data[key])
+        return value
+
+    return structure_checked
+
+
+def _check_derived(value: object, name: str, given: object) -> None:
+    """A derived field on input must agree with the one computed from the others."""
+    computed = units_to_json(getattr(value, name))
+    agrees = (
+        not isinstance(given, bool)
+        and isinstance(given, (int, float))
+        and float(given) == float(computed)
+    )
+    if not agrees:
+        raise ValidationError(
+            f"contradicts the other fields, which give {computed!r}",
+            path=name,
+            value=given,
+        )
+
+
+def make_converter(style: Style = "wire") -> cattrs.Converter:
+    """A new cattrs converter for ``style``, configured by `configure_converter`."""
+    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+    configure_converter(converter, style)
+    return converter
+
+
+# One converter per style, built once; they hold only hooks, never user data.
+_CONVERTERS: dict[Style, cattrs.Converter] = {
+    style: make_converter(style) for style in STYLES
+}
+
+
+def _converter(style: object) -> cattrs.Converter:
+    _check_style(style)
+    return _CONVERTERS[style]  # type: ignore[index]  # checked just above
+
+
+def _check_shaped(cls: object) -> None:
+    if not (isinstance(cls, type) and cls in SHAPED_CLASSES):
+        names = ", ".join(c.__name__ for c in SHAPED_CLASSES)
+        raise InvalidTypeError(
+            f"has no JSON shape; shaped types are {names}", path="cls", value=cls
+        )
+
+
+def to_dict(obj: object, *, style: Style = "wire") -> dict[str, Any]:
+    """``obj`` as a dict of JSON-ready values in the documented key order.
+
+    >>> to_dict(example_customer_meter())["balance"]
+    75
+    >>> list(to_dict(example_customer_meter(), style="camel"))[:3]
+    ['id', 'createdAt', 'modifiedAt']
+    """
+    converter = _converter(style)
+    _check_shaped(type(obj))
+    result: dict[str, Any] = converter.unstructure(obj)
+    return result
+
+
+def to_json(obj: object, *, style: Style = "wire") -> str:
+    """``obj`` as a JSON document (compact separators, keys in documented order)."""
+    return json.dumps(to_dict(obj, style=style), separators=(",", ":"), allow_nan=False)
+
+
+def from_dict(cls: type[T], data: object, *, style: Style = "wire") -> T:
+    """Read an instance of ``cls`` from JSON-like ``data`` (as `json.loads` gives).
+
+    Every problem is a `MeterkitError` whose message names the JSON path:
+
+    >>> from_dict(MeterRef, {"id": "x", "name": "Tokens",
+    ...                      "created_at": "2025-01-01T00:00:00Z", "modified_at": None})
+    Traceback (most recent call last):
+    ...
+    meterkit.errors.ValidationError: $.id: must be a UUID such as '...' (got 'x')
+    """
+    converter = _converter(style)
+    _check_shaped(cls)
+    try:
+        result: T = converter.structure(data, cls)
+    except Exception as exc:  # noqa: BLE001  # every failure is translated, none escapes
+        raise _translate(exc, cls, "$", style) from None
+    return result
+
+
+def from_json(cls: type[T], text: str | bytes, *, style: Style = "wire") -> T:
+    """Parse a JSON document and read an instance of ``cls`` from it."""
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise InvalidTypeError(
+            "must be a JSON document (str or bytes)", path="text", value=text
+        )
+    try:
+        data = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError and bad UTF-8 alike
+        raise ValidationError(f"is not valid JSON: {exc}", path="$") from None
+    return from_dict(cls, data, style=style)
+
+
+def _translate(
+    exc: BaseException, cls: object, path: str, style: Style
+) -> MeterkitError:
+    """Turn whatever structuring raised into one `MeterkitError` located by JSON path.
+
+    cattrs groups field errors in a `ClassValidationError`, each with a note naming
+    the attribute; the first (in field order) is reported, with its path.
+    """
+    if isinstance(exc, ClassValidationError):
+        with_notes, without = exc.group_exceptions()
+        if with_notes:
+            inner, note = with_notes[0]
+            key = json_key(cls, note.name, style)  # type: ignore[arg-type]
+            return _translate(inner, note.type, f"{path}.{key}", style)
+        if without:
+            return _translate(without[0], cls, path, style)
+    if isinstance(exc, IterableValidationError):
+        with_notes_i, without_i = exc.group_exceptions()
+        if with_notes_i:
+            inner_i, note_i = with_notes_i[0]
+            return _translate(inner_i, note_i.type, f"{path}[{note_i.index}]", style)
+        if without_i:
+            return _translate(without_i[0], cls, path, style)
+    if isinstance(exc, KeyError) and not isinstance(exc, MeterkitError):
+        return MissingFieldError("required key is missing", path=path)
+    if isinstance(exc, MeterkitError):
+        return exc.at(_join(path, exc.path, cls, style))
+    if isinstance(exc, ForbiddenExtraKeysError):  # pragma: no cover  # we never forbid
+        return ValidationError(str(exc), path=path)
+    return ValidationError(f"cannot be read: {exc}", path=path)
+
+
+def _join(path: str, inner: str | None, cls: object, style: Style) -> str:
+    """Extend a JSON path by an error's own path (attribute names of ``cls``)."""
+    if not inner:
+        return path
+    cut = min(
+        (i for i in (inner.find("."), inner.find("[")) if i >= 0), default=len(inner)
+    )
+    head, rest = inner[:cut], inner[cut:]
+    if isinstance(cls, type) and attrs.has(cls):
+        head = json_key(cls, head, style)
+    return f"{path}.{head}{rest}"
