@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -31,7 +32,66 @@ def example_customer_meter() -> meterkit.CustomerMeter:
     return meterkit.from_json(meterkit.CustomerMeter, EXAMPLE_CUSTOMER_METER_JSON)
 
 
+EXAMPLE_METER_ID = "d498a884-e2cd-4d3e-8002-f536468a8b22"
+
+
+def example_meter() -> meterkit.Meter:
+    """A meter of LLM tokens: events named "llm", sum of ``total_tokens``."""
+    return meterkit.Meter(
+        id=EXAMPLE_METER_ID,
+        name="LLM tokens",
+        filter=meterkit.Filter(
+            clauses=[meterkit.FilterClause(property="name", operator="eq", value="llm")]
+        ),
+        aggregation=meterkit.PropertyAggregation(func="sum", property="total_tokens"),
+        created_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    )
+
+
+def example_use(tokens: int, customer: str = "acme", **extra: Any) -> dict[str, Any]:
+    """A wire event of ``tokens`` LLM tokens for the external customer ``customer``."""
+    return {
+        "name": "llm",
+        "timestamp": "2025-01-02T10:00:00Z",
+        "external_customer_id": customer,
+        "metadata": {"total_tokens": tokens},
+        **extra,
+    }
+
+
+def example_credit(
+    units: int, rollover: bool = False, customer: str = "acme"
+) -> dict[str, Any]:
+    """A ``meter.credited`` system event for `example_meter`."""
+    return {
+        "name": "meter.credited",
+        "timestamp": "2025-01-02T09:00:00Z",
+        "source": "system",
+        "external_customer_id": customer,
+        "metadata": {
+            "meter_id": EXAMPLE_METER_ID,
+            "units": units,
+            "rollover": rollover,
+        },
+    }
+
+
+def example_reset(customer: str = "acme") -> dict[str, Any]:
+    """A ``meter.reset`` system event for `example_meter`."""
+    return {
+        "name": "meter.reset",
+        "timestamp": "2025-01-02T09:30:00Z",
+        "source": "system",
+        "external_customer_id": customer,
+        "metadata": {"meter_id": EXAMPLE_METER_ID},
+    }
+
+
 @pytest.fixture(autouse=True)
 def _doctest_names(doctest_namespace: dict[str, Any]) -> None:
     doctest_namespace["example_customer_meter"] = example_customer_meter
     doctest_namespace["EXAMPLE_CUSTOMER_METER_JSON"] = EXAMPLE_CUSTOMER_METER_JSON
+    doctest_namespace["example_meter"] = example_meter
+    doctest_namespace["example_use"] = example_use
+    doctest_namespace["example_credit"] = example_credit
+    doctest_namespace["example_reset"] = example_reset

@@ -1,8 +1,9 @@
 """meterkit: exact, immutable usage metering.
 
-Value types (`CustomerMeter`, `SubscriptionMeter`, `MeterRef`), pure arithmetic
-(`consume`, `credit`) and the documented JSON shapes (`to_dict`, `from_dict`).
-Everything public is importable from here.
+Value types (`CustomerMeter`, `SubscriptionMeter`, `MeterRef`, `Meter`, `Event`),
+pure arithmetic (`consume`, `credit`, `amount_due`), metering (`matches`,
+`aggregate`, `usage` and their accumulators) and the documented JSON shapes
+(`to_dict`, `from_dict`). Everything public is importable from here.
 """
 
 from .arithmetic import consume, credit
@@ -13,25 +14,52 @@ from .errors import (
     MissingFieldError,
     ValidationError,
 )
+from .events import Event
+from .matching import matches
+from .meters import (
+    CountAggregation,
+    Filter,
+    FilterClause,
+    Meter,
+    PropertyAggregation,
+    UniqueAggregation,
+)
+from .pricing import MeteredUnitPrice, amount_due
 from .serialization import from_dict, from_json, to_dict, to_json
+from .usage import AggregateAccumulator, Usage, UsageAccumulator, aggregate, usage
 from .values import CustomerMeter, MeterRef, SubscriptionMeter
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AggregateAccumulator",
+    "CountAggregation",
     "CustomerMeter",
+    "Event",
+    "Filter",
+    "FilterClause",
     "InexactError",
     "InvalidTypeError",
+    "Meter",
     "MeterRef",
+    "MeteredUnitPrice",
     "MeterkitError",
     "MissingFieldError",
+    "PropertyAggregation",
     "SubscriptionMeter",
+    "UniqueAggregation",
+    "Usage",
+    "UsageAccumulator",
     "ValidationError",
     "__version__",
+    "aggregate",
+    "amount_due",
     "consume",
     "credit",
     "from_dict",
     "from_json",
+    "matches",
     "to_dict",
     "to_json",
+    "usage",
 ]

@@ -71,7 +71,9 @@ def decimal_from_number(value: object, path: str) -> Decimal:
         number = Decimal(repr(value))
     elif isinstance(value, str):
         try:
-            number = Decimal(value.strip())
+            # The context only decides what a malformed string does: UNITS traps
+            # InvalidOperation, so the ambient context cannot turn it into NaN.
+            number = Decimal(value.strip(), context=UNITS)
         except decimal.InvalidOperation:
             raise ValidationError(
                 "must be a decimal number such as '12.5'", path=path, value=value

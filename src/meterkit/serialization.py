@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_origin
 
 import attrs
 import cattrs
@@ -35,6 +35,19 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ._fields import format_timestamp, parse_rfc3339
 from ._units import units_to_json
 from .errors import InvalidTypeError, MeterkitError, MissingFieldError, ValidationError
+from .events import Event
+from .meters import (
+    Aggregation,
+    ClauseValue,
+    CountAggregation,
+    Filter,
+    FilterClause,
+    Meter,
+    PropertyAggregation,
+    UniqueAggregation,
+)
+from .pricing import MeteredUnitPrice
+from .usage import Usage
 from .values import CustomerMeter, MeterRef, SubscriptionMeter
 
 __all__ = [
@@ -53,8 +66,33 @@ STYLES: tuple[Style, ...] = ("wire", "camel")
 
 T = TypeVar("T")
 
-#: The classes with a documented JSON shape, each written as its attrs fields.
-SHAPED_CLASSES: tuple[type, ...] = (MeterRef, CustomerMeter, SubscriptionMeter)
+#: The classes with a documented JSON shape, each written as its attrs fields, in
+#: declaration order (which is the documented key order).
+SHAPED_CLASSES: tuple[type, ...] = (
+    MeterRef,
+    CustomerMeter,
+    SubscriptionMeter,
+    Meter,
+    Filter,
+    FilterClause,
+    CountAggregation,
+    PropertyAggregation,
+    UniqueAggregation,
+    Event,
+    Usage,
+    MeteredUnitPrice,
+)
+
+# Fields whose JSON form differs from their type's usual one: a unit price is
+# written as a decimal string, as the API does, so that it stays exact.
+_FIELD_UNSTRUCTURE: dict[tuple[type, str], Callable[[Any], Any]] = {
+    (MeteredUnitPrice, "unit_amount"): str,
+}
+# ... and read from a string or an integer; the constructor refuses a float, with a
+# message that says why.
+_FIELD_STRUCTURE: dict[tuple[type, str], Callable[[Any, Any], Any]] = {
+    (MeteredUnitPrice, "unit_amount"): lambda value, _: value,
+}
 
 
 def camel_case(name: str) -> str:
@@ -128,6 +166,25 @@ def configure_converter(converter: cattrs.Converter, style: Style) -> None:
     converter.register_structure_hook_func(
         lambda t: t == (datetime | None), _structure_optional_timestamp
     )
+    # Values the constructors check themselves (with better messages than a generic
+    # type test) pass through: Literal-typed fields, clause values, metadata.
+    converter.register_structure_hook_func(_is_literal, _structure_passthrough)
+    converter.register_structure_hook(ClauseValue, _structure_clause_value)
+    converter.register_structure_hook_func(
+        lambda t: t == dict[str, Any], _structure_passthrough
+    )
+    converter.register_structure_hook(
+        FilterClause | Filter,
+        lambda data, _: converter.structure(data, _clause_or_filter(data)),
+    )
+    converter.register_structure_hook(
+        Aggregation,
+        lambda data, _: converter.structure(data, _aggregation_class(data)),
+    )
+    converter.register_unstructure_hook_func(
+        lambda t: t in (Aggregation, FilterClause | Filter),
+        converter.unstructure,
+    )
     # Hooks for the shaped classes are generated on first use, keeping import cheap.
     converter.register_unstructure_hook_factory(
         _is_shaped, lambda cls: _make_unstructure(converter, cls, style)
@@ -141,9 +198,58 @@ def _is_shaped(cls: object) -> bool:
     return cls in SHAPED_CLASSES
 
 
+def _is_literal(cls: object) -> bool:
+    return get_origin(cls) is Literal
+
+
+def _structure_passthrough(value: object, _: object) -> object:
+    return value
+
+
+def _structure_clause_value(value: object, _: object) -> object:
+    if not isinstance(value, (str, int)):  # bool is an int
+        raise InvalidTypeError("must be a JSON string, integer or boolean", value=value)
+    return value
+
+
+def _clause_or_filter(data: object) -> type:
+    """A nested filter has ``clauses``; a clause has ``property``."""
+    if isinstance(data, Mapping) and "clauses" in data:
+        return Filter
+    return FilterClause
+
+
+_AGGREGATIONS: dict[str, type] = {
+    "count": CountAggregation,
+    "unique": UniqueAggregation,
+    "sum": PropertyAggregation,
+    "max": PropertyAggregation,
+    "min": PropertyAggregation,
+    "avg": PropertyAggregation,
+}
+
+
+def _aggregation_class(data: object) -> type:
+    if not isinstance(data, Mapping):
+        raise InvalidTypeError("must be a JSON object", value=data)
+    func = data.get("func")
+    if func is None and "func" not in data:
+        raise MissingFieldError("required key is missing", path="func")
+    if not isinstance(func, str) or func not in _AGGREGATIONS:
+        raise ValidationError(
+            f"must be one of {', '.join(_AGGREGATIONS)}", path="func", value=func
+        )
+    return _AGGREGATIONS[func]
+
+
 def _renames(cls: type[Any], style: Style) -> dict[str, Any]:
     return {
-        f.name: override(rename=json_key(cls, f.name, style)) for f in attrs.fields(cls)
+        f.name: override(
+            rename=json_key(cls, f.name, style),
+            unstruct_hook=_FIELD_UNSTRUCTURE.get((cls, f.name)),
+            struct_hook=_FIELD_STRUCTURE.get((cls, f.name)),
+        )
+        for f in attrs.fields(cls)
     }
 
 
@@ -176,12 +282,13 @@ def _make_structure(
 
 def _check_derived(value: object, name: str, given: object) -> None:
     """A derived field on input must agree with the one computed from the others."""
-    computed = units_to_json(getattr(value, name))
-    agrees = (
-        not isinstance(given, bool)
-        and isinstance(given, (int, float))
-        and float(given) == float(computed)
+    computed = getattr(value, name)
+    if isinstance(computed, Decimal):
+        computed = units_to_json(computed)
+    agrees = type(given) is type(computed) or (
+        isinstance(given, (int, float)) and not isinstance(given, bool)
     )
+    agrees = agrees and given == computed
     if not agrees:
         raise ValidationError(
             f"contradicts the other fields, which give {computed!r}",
