@@ -11,6 +11,7 @@ Each function takes the ``path`` to name in its error.
 from __future__ import annotations
 
 import re
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -106,8 +107,28 @@ _RFC3339 = re.compile(
 )
 
 
+# Python 3.11+ reads 'Z' in `datetime.fromisoformat`, in C. Text laid out exactly as
+# the API writes it ('2025-01-01T00:00:00Z', optionally with microseconds) takes that
+# path; the separators are checked first, because `fromisoformat` also accepts
+# ISO 8601 forms that RFC 3339 does not.
+_FAST_ISO = sys.version_info >= (3, 11)
+
+
 def parse_rfc3339(value: object, path: str) -> datetime:
     """Parse an RFC 3339 timestamp string (or take an aware datetime) into UTC."""
+    if (
+        _FAST_ISO
+        and type(value) is str
+        and (len(value) == 20 or (len(value) == 27 and value[19] == "."))
+        and value[-1] == "Z"
+        and value[10] == "T"
+        and value[4] == value[7] == "-"
+        and value[13] == value[16] == ":"
+    ):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the general parser below gives the precise message
     if isinstance(value, datetime):
         return parse_timestamp(value, path)
     if not isinstance(value, str):

@@ -32,6 +32,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from ._fastread import FALLBACK, make_fast_reader
 from ._fields import format_timestamp, parse_rfc3339
 from ._units import units_to_json
 from .errors import InvalidTypeError, MeterkitError, MissingFieldError, ValidationError
@@ -297,16 +298,42 @@ def _check_derived(value: object, name: str, given: object) -> None:
         )
 
 
-def make_converter(style: Style = "wire") -> cattrs.Converter:
-    """A new cattrs converter for ``style``, configured by `configure_converter`."""
-    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+def make_converter(style: Style = "wire", *, detailed: bool = True) -> cattrs.Converter:
+    """A new cattrs converter for ``style``, configured by `configure_converter`.
+
+    ``detailed=False`` gives cattrs' lean generated code, which raises on the first
+    problem without saying where; meterkit reads with it and, only when it fails,
+    reads again with a detailed converter to name the path.
+    """
+    converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     configure_converter(converter, style)
     return converter
 
 
-# One converter per style, built once; they hold only hooks, never user data.
+# Converters per style, built once; they hold only hooks, never user data.
 _CONVERTERS: dict[Style, cattrs.Converter] = {
+    style: make_converter(style, detailed=False) for style in STYLES
+}
+_DETAILED: dict[Style, cattrs.Converter] = {
     style: make_converter(style) for style in STYLES
+}
+
+
+def _fast_readers(style: Style) -> dict[type, Callable[[Any], Any]]:
+    readers: dict[type, Callable[[Any], Any]] = {}
+    for cls in SHAPED_CLASSES:
+        reader = make_fast_reader(
+            cls, lambda c, name: json_key(c, name, style), readers.get
+        )
+        if reader is not None:
+            readers[cls] = reader
+    return readers
+
+
+# Fast readers of the hot shapes (see `_fastread`); SHAPED_CLASSES lists nested
+# classes before the classes that hold them.
+_FAST: dict[Style, dict[type, Callable[[Any], Any]]] = {
+    style: _fast_readers(style) for style in STYLES
 }
 
 
@@ -355,10 +382,21 @@ def from_dict(cls: type[T], data: object, *, style: Style = "wire") -> T:
     """
     converter = _converter(style)
     _check_shaped(cls)
+    fast = _FAST[style].get(cls)
+    if fast is not None:
+        value = fast(data)
+        if value is not FALLBACK:
+            return value  # type: ignore[no-any-return]
     try:
         result: T = converter.structure(data, cls)
-    except Exception as exc:  # noqa: BLE001  # every failure is translated, none escapes
-        raise _translate(exc, cls, "$", style) from None
+    except Exception as lean:  # noqa: BLE001  # every failure is translated
+        try:
+            _DETAILED[style].structure(data, cls)
+        except Exception as exc:  # noqa: BLE001  # none escapes
+            raise _translate(exc, cls, "$", style) from None
+        # The detailed reading accepted what the lean one refused: report the
+        # lean error where it is, rather than return something half-read.
+        raise _translate(lean, cls, "$", style) from None  # pragma: no cover
     return result
 
 

@@ -37,7 +37,7 @@ import attrs
 from ._fields import parse_id, parse_text
 from ._units import ZERO, add_units, parse_units, subtract_units
 from .errors import InvalidTypeError, ValidationError
-from .events import read_event
+from .events import EventView, read_event
 from .matching import NO_MATCH, NO_VALUE, CompiledMeter
 from .meters import Meter
 
@@ -418,81 +418,91 @@ class UsageAccumulator:
         return fold
 
     def update(self, events: Iterable[object]) -> None:
-        """Fold ``events`` in, in order; errors name events by index in this stream."""
-        compiled = self._compiled
-        predicate, contribution = compiled.predicate, compiled.contribution
-        meter_id = compiled.meter.id
+        """Fold ``events`` in, in order; errors name events by index in this stream.
+
+        After an error the accumulator holds the events before the bad one.
+        """
+        take = self._take
         customer_id, external_customer_id = (
             self._customer_id,
             self._external_customer_id,
         )
-        scoped = customer_id is not None or external_customer_id is not None
-        ids, at_start, entries = self._ids, self._at_start, self._entries
-        # The fold that anonymous events go into: the last entry, made on demand.
-        fold: _Fold | None = (
-            entries[-1] if entries and isinstance(entries[-1], _Fold) else None
-        )
         index = self._seen - 1
-        for index, event in enumerate(events, self._seen):
-            view = read_event(event, index)
-            if scoped and not (
-                (
-                    customer_id is not None
-                    and view.customer_id is not None
-                    and (
-                        view.customer_id == customer_id
-                        or view.customer_id.lower() == customer_id
-                    )
-                )
-                or (
-                    external_customer_id is not None
-                    and view.external_customer_id == external_customer_id
-                )
-            ):
-                continue
-            external_id = view.external_id
-            if external_id is not None:
-                if external_id in ids:
-                    continue
-                ids.add(external_id)
-            keep_whole = external_id is not None and not at_start
-            if view.source == "user":
-                if not predicate(view, index):
-                    continue
-                value = contribution(view, index)
-                if value is NO_MATCH:
-                    continue
-                if keep_whole:
-                    entries.append(_Item(external_id, _USE, value))  # type: ignore[arg-type]
-                    fold = None
-                else:
-                    fold = fold or self._tail()
-                    fold.tally.add(value)
-                continue
-            metadata = view.metadata
-            target = metadata.get("meter_id")
-            if not (
-                target == meter_id
-                or (isinstance(target, str) and target.lower() == meter_id)
-            ):
-                continue
-            if view.name == "meter.credited":
-                step = _credit_of(metadata, index)
-                if keep_whole:
-                    entries.append(_Item(external_id, _CREDIT, step))  # type: ignore[arg-type]
-                    fold = None
-                else:
-                    fold = fold or self._tail()
-                    fold.credits = _credit_step(fold.credits, *step)
-            elif view.name == "meter.reset":
-                if keep_whole:
-                    entries.append(_Item(external_id, _RESET))  # type: ignore[arg-type]
-                    fold = None
-                else:
-                    # A reset nobody can drop wipes everything before it for good.
-                    fold = _Fold(compiled.func, reset=True)
-                    entries[:] = [fold]
-        self._seen = index + 1
+        try:
+            if (customer_id is None) == (external_customer_id is None):
+                # No customer (every event counts) or both keys: read each event.
+                for index, event in enumerate(events, self._seen):
+                    take(event, index)
+                return
+            # One customer key: the hot path of a per-customer fold. An event of
+            # another customer is passed over after one lookup; only the
+            # customer's own events are read and checked in full (Rule 1).
+            key = "customer_id" if customer_id is not None else "external_customer_id"
+            wanted = customer_id if customer_id is not None else external_customer_id
+            for index, event in enumerate(events, self._seen):
+                try:
+                    if event[key] != wanted:  # type: ignore[index]
+                        continue
+                except (LookupError, TypeError):
+                    pass  # not a mapping, or no such key: `take` reads it in full
+                take(event, index)
+        finally:
+            self._seen = index + 1
+
+    def _in_scope(self, view: EventView) -> bool:
+        customer_id = self._customer_id
+        external_customer_id = self._external_customer_id
+        if customer_id is None and external_customer_id is None:
+            return True
+        return (customer_id is not None and view.customer_id == customer_id) or (
+            external_customer_id is not None
+            and view.external_customer_id == external_customer_id
+        )
+
+    def _take(self, event: object, index: int) -> None:
+        """Fold one event of the stream, at position ``index``."""
+        view = read_event(event, index)
+        if not self._in_scope(view):
+            return
+        external_id = view.external_id
+        if external_id is not None:
+            if external_id in self._ids:
+                return
+            self._ids.add(external_id)
+        keep_whole = external_id is not None and not self._at_start
+        compiled = self._compiled
+        if view.source == "user":
+            if not compiled.predicate(view, index):
+                return
+            value = compiled.contribution(view, index)
+            if value is NO_MATCH:
+                return
+            if keep_whole:
+                self._entries.append(_Item(external_id, _USE, value))  # type: ignore[arg-type]
+            else:
+                self._tail().tally.add(value)
+            return
+        metadata = view.metadata
+        target = metadata.get("meter_id")
+        meter_id = compiled.meter.id
+        if not (
+            target == meter_id
+            or (isinstance(target, str) and target.lower() == meter_id)
+        ):
+            return
+        if view.name == "meter.credited":
+            step = _credit_of(metadata, index)
+            if keep_whole:
+                self._entries.append(_Item(external_id, _CREDIT, step))  # type: ignore[arg-type]
+            else:
+                fold = self._tail()
+                fold.credits = _credit_step(fold.credits, *step)
+        elif view.name == "meter.reset":
+            if keep_whole:
+                self._entries.append(_Item(external_id, _RESET))  # type: ignore[arg-type]
+            else:
+                # A reset nobody can drop wipes everything before it for good.
+                self._entries[:] = [_Fold(compiled.func, reset=True)]
 
     def add(self, event: object) -> None:
         """Fold one event in."""

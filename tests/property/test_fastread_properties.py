@@ -1,0 +1,109 @@
+"""The fast readers of `_fastread` agree with the ordinary cattrs path, always.
+
+A fast reader may decline (`FALLBACK`); when it answers, its value must equal, field
+by field and in representation, what the detailed converter builds from the same
+document, and the ordinary path must not refuse a document the fast one accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meterkit import CustomerMeter, MeterkitError, MeterRef, SubscriptionMeter
+from meterkit._fastread import FALLBACK
+from meterkit.serialization import _DETAILED, _FAST
+
+from ..samples import T0, customer_meter, meter_ref, subscription_meter
+from ..strategies import (
+    STYLES,
+    json_like_documents,
+    near_valid_documents,
+    shaped_values,
+    wire_document,
+)
+
+FAST_CLASSES = (MeterRef, CustomerMeter, SubscriptionMeter)
+
+
+def _check(cls: type, document: Any, style: Any) -> None:
+    fast = _FAST[style][cls](document)
+    try:
+        slow = _DETAILED[style].structure(document, cls)
+    except Exception:  # noqa: BLE001  # any refusal of the ordinary path
+        assert fast is FALLBACK, "fast reader accepted what the ordinary path refuses"
+        return
+    if fast is FALLBACK:
+        return
+    assert fast == slow
+    assert repr(fast) == repr(slow)  # same Decimal exponents, same tzinfo objects
+
+
+def test_every_hot_shape_has_a_fast_reader() -> None:
+    for style in STYLES:
+        for cls in FAST_CLASSES:
+            assert cls in _FAST[style]
+
+
+@given(shaped_values(), st.sampled_from(STYLES))
+def test_valid_documents_agree(value: Any, style: Any) -> None:
+    document = wire_document(value, style)
+    fast = _FAST[style][type(value)](document)
+    assert fast is FALLBACK or fast == value
+    _check(type(value), document, style)
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(customer_meter(consumed_units="25.5"), id="customer-float"),
+        pytest.param(customer_meter(modified_at=T0), id="customer-modified"),
+        pytest.param(subscription_meter(amount=42), id="subscription"),
+        pytest.param(meter_ref(), id="meter-ref"),
+    ],
+)
+def test_api_documents_take_the_fast_path(value: Any, style: Any) -> None:
+    # Documents as the API writes them must not fall back: that is the point.
+    assert _FAST[style][type(value)](wire_document(value, style)) == value
+
+
+@given(near_valid_documents())
+def test_near_valid_documents_agree(case: Any) -> None:
+    _check(case.cls, case.document, case.style)
+
+
+@given(json_like_documents(), st.sampled_from(FAST_CLASSES), st.sampled_from(STYLES))
+def test_garbage_agrees(document: Any, cls: type, style: Any) -> None:
+    _check(cls, document, style)
+
+
+def test_negative_zero_units_match_the_ordinary_path() -> None:
+    document = wire_document(
+        SubscriptionMeter(
+            created_at=__import__("datetime").datetime(
+                2025, 1, 1, tzinfo=__import__("datetime").timezone.utc
+            ),
+            modified_at=None,
+            id="6b0d1d7e-1f0a-4c4e-9a53-2f6f2f1b8f10",
+            consumed_units=0,
+            credited_units=0,
+            amount=0,
+            meter_id="d498a884-e2cd-4d3e-8002-f536468a8b22",
+        )
+    )
+    document["consumed_units"] = -0.0
+    _check(SubscriptionMeter, document, "wire")
+
+
+def test_errors_still_name_paths() -> None:
+    try:
+        _DETAILED["wire"].structure({"id": 1}, MeterRef)
+    except Exception:  # noqa: BLE001
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("expected a refusal")
+    assert issubclass(MeterkitError, Exception)
