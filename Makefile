@@ -35,9 +35,12 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Benchmarks are outside the test run; results and commands: docs/performance.md.
 bench: $(VENV)/.installed-test
 	$(PIP) install -e '.[bench]'
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_usage.py
+	$(BIN)/python benchmarks/bench_serialization.py
+	$(BIN)/python benchmarks/bench_memory.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .coverage

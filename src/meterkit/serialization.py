@@ -48,6 +48,7 @@ from .meters import (
     UniqueAggregation,
 )
 from .pricing import MeteredUnitPrice
+from .timeseries import MeterQuantities, MeterQuantity
 from .usage import Usage
 from .values import CustomerMeter, MeterRef, SubscriptionMeter
 
@@ -82,6 +83,8 @@ SHAPED_CLASSES: tuple[type, ...] = (
     Event,
     Usage,
     MeteredUnitPrice,
+    MeterQuantity,
+    MeterQuantities,
 )
 
 # Fields whose JSON form differs from their type's usual one: a unit price is
@@ -319,6 +322,13 @@ _DETAILED: dict[Style, cattrs.Converter] = {
 }
 
 
+# The generated unstructure function of each shaped class, per style, looked up
+# once: a memo of generated code (like cattrs' own dispatch cache), never user data.
+_UNSTRUCTURE_HOOKS: dict[Style, dict[type, Callable[[Any], dict[str, Any]]]] = {
+    style: {} for style in STYLES
+}
+
+
 def _fast_readers(style: Style) -> dict[type, Callable[[Any], Any]]:
     readers: dict[type, Callable[[Any], Any]] = {}
     for cls in SHAPED_CLASSES:
@@ -358,9 +368,16 @@ def to_dict(obj: object, *, style: Style = "wire") -> dict[str, Any]:
     >>> list(to_dict(example_customer_meter(), style="camel"))[:3]
     ['id', 'createdAt', 'modifiedAt']
     """
-    converter = _converter(style)
-    _check_shaped(type(obj))
-    result: dict[str, Any] = converter.unstructure(obj)
+    hooks = _UNSTRUCTURE_HOOKS.get(style)
+    if hooks is None:
+        _check_style(style)
+        raise AssertionError  # pragma: no cover  # _check_style raised
+    cls = type(obj)
+    hook = hooks.get(cls)
+    if hook is None:
+        _check_shaped(cls)
+        hook = hooks[cls] = _converter(style).get_unstructure_hook(cls)
+    result: dict[str, Any] = hook(obj)
     return result
 
 

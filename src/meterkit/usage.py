@@ -174,7 +174,7 @@ class Tally:
             return total
         if not self.count:
             return ZERO
-        return AVG_CONTEXT.divide(total, Decimal(self.count)).normalize(AVG_CONTEXT)
+        return AVG_CONTEXT.divide(total, Decimal(self.count))
 
 
 def _check_meter(meter: object) -> Meter:

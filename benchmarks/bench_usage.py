@@ -1,0 +1,158 @@
+"""usage() against a hand-written loop and against sqlite3, and how it scales.
+
+Run: .venv/bin/python benchmarks/bench_usage.py  (or `make bench`)
+
+Targets (issue 7): usage() over 300,000 wire-dict events of 200 customers, with a
+meter of two ``eq`` clauses (``name`` and a metadata key) and a ``sum``, takes at most
+2.0x a hand-written loop hard-coding that meter, and is at least 5x faster than
+loading the events into in-memory sqlite3 and running the equivalent SUM (load plus
+query). Every figure is a median of paired repeats in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import _data
+from _timing import paired
+
+from meterkit import UsageAccumulator, usage
+
+
+def sqlite_sum(evs: list[dict[str, Any]], customer_id: str) -> int:
+    """Load the events into an in-memory table, then SUM like the meter does."""
+    db = sqlite3.connect(":memory:")
+    db.execute(
+        "CREATE TABLE events (customer_id TEXT, name TEXT, source TEXT,"
+        " model TEXT, total_tokens INTEGER)"
+    )
+    db.executemany(
+        "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+        (
+            (
+                e["customer_id"],
+                e["name"],
+                e["source"],
+                e["metadata"].get("model"),
+                e["metadata"].get("total_tokens"),
+            )
+            for e in evs
+        ),
+    )
+    (total,) = db.execute(
+        "SELECT COALESCE(SUM(total_tokens), 0) FROM events WHERE customer_id = ?"
+        " AND source = 'user' AND name = 'llm' AND model = 'gpt-4o'",
+        (customer_id,),
+    ).fetchone()
+    db.close()
+    return int(total)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    ids = _data.customers(200)
+    evs = _data.events(args.events, ids)
+    meter = _data.meter()
+    customer = ids[0]
+
+    ours = usage(meter, evs, customer_id=customer).consumed_units
+    assert ours == _data.hand_written(evs, customer) == sqlite_sum(evs, customer)
+
+    t_ours, t_hand, ratio = paired(
+        lambda: usage(meter, evs, customer_id=customer),
+        lambda: _data.hand_written(evs, customer),
+        repeats=args.repeats,
+    )
+    print(f"events: {len(evs):,}; customers: 200; meter: 2 eq clauses + sum")
+    print(
+        f"usage() {t_ours * 1e3:.1f} ms; hand-written loop {t_hand * 1e3:.1f} ms;"
+        f" ratio {ratio:.2f}x (target <= 2.0x)"
+    )
+    t_ours, t_sql, ratio = paired(
+        lambda: usage(meter, evs, customer_id=customer),
+        lambda: sqlite_sum(evs, customer),
+        repeats=max(3, args.repeats // 2),
+    )
+    print(
+        f"usage() {t_ours * 1e3:.1f} ms; sqlite3 load+SUM {t_sql * 1e3:.1f} ms;"
+        f" sqlite is {1 / ratio:.1f}x slower (target >= 5x)"
+    )
+
+    print("scaling (all events of one customer-scoped fold, median of 5):")
+    for n in (10_000, 100_000, 1_000_000):
+        scaled = (evs * (n // len(evs) + 1))[:n]
+        t, _, _ = paired(
+            lambda scaled=scaled: usage(meter, scaled, customer_id=customer),
+            lambda: None,
+            repeats=5,
+        )
+        print(f"  {n:>9,} events: {t * 1e3:8.1f} ms  ({t / n * 1e9:.0f} ns/event)")
+
+    # Chunked and merged: 2 processes versus 1. Each worker reads its own JSON
+    # Lines file, as a billing job over partitioned logs would; only the
+    # accumulators travel between processes.
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        big = (evs * 4)[:1_000_000]
+        paths = []
+        for part in range(2):
+            path = Path(tmp) / f"part-{part}.jsonl"
+            half = big[part * 500_000 : (part + 1) * 500_000]
+            path.write_text("".join(json.dumps(e) + "\n" for e in half))
+            paths.append(str(path))
+        t_one, t_two, ratio = paired(
+            lambda: _fold_files(meter, customer, paths, processes=1),
+            lambda: _fold_files(meter, customer, paths, processes=2),
+            repeats=3,
+        )
+        one = _fold_files(meter, customer, paths, processes=1).usage()
+        two = _fold_files(meter, customer, paths, processes=2).usage()
+        assert one == two == usage(meter, big, customer_id=customer)
+    print(
+        f"chunked+merged, 1,000,000 events in 2 JSONL files (parse + fold):"
+        f" 1 process {t_one * 1e3:.0f} ms; 2 processes {t_two * 1e3:.0f} ms;"
+        f" speed-up {ratio:.2f}x"
+    )
+
+
+def _fold_file(args: tuple[Any, str, str]) -> UsageAccumulator:
+    import json
+
+    meter, customer, path = args
+    accumulator = UsageAccumulator(meter, customer_id=customer, at_start=False)
+    with open(path, encoding="utf-8") as lines:
+        accumulator.update(map(json.loads, lines))
+    return accumulator
+
+
+def _fold_files(
+    meter: Any, customer: str, paths: list[str], *, processes: int
+) -> UsageAccumulator:
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(meter, customer, path) for path in paths]
+    result = UsageAccumulator(meter, customer_id=customer)
+    if processes == 1:
+        for part in map(_fold_file, jobs):
+            result = result.merge(part)
+        return result
+    with ProcessPoolExecutor(processes) as pool:
+        for part in pool.map(_fold_file, jobs):
+            result = result.merge(part)
+    return result
+
+
+if __name__ == "__main__":
+    main()
