@@ -88,7 +88,12 @@ def parse_timestamp(value: object, path: str) -> datetime:
             path=path,
             value=value,
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(
+            "is outside the years 1-9999 once converted to UTC", path=path, value=value
+        ) from None
 
 
 def parse_optional_timestamp(value: object, path: str) -> datetime | None:
@@ -103,7 +108,8 @@ def parse_optional_timestamp(value: object, path: str) -> datetime | None:
 # microseconds, the resolution of `datetime` (Go and others write nanoseconds).
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,  # digits are 0-9 only, not any Unicode digit
 )
 
 
@@ -164,9 +170,9 @@ def parse_rfc3339(value: object, path: str) -> datetime:
             UTC,
         )
         if not zulu:
+            if int(oh) > 23 or int(om) > 59:
+                raise ValueError("offset hours must be 00-23 and minutes 00-59")
             offset = timedelta(hours=int(oh), minutes=int(om))
-            if offset >= timedelta(hours=24):
-                raise ValueError("offset must be less than 24 hours")
             moment = moment - offset if sign == "+" else moment + offset
     except (ValueError, OverflowError) as exc:
         raise ValidationError(

@@ -44,7 +44,7 @@ class MeterkitError(Exception):
     def _render(self) -> str:
         text = self.reason if self.path is None else f"{self.path}: {self.reason}"
         if self.has_value:
-            text = f"{text} (got {self.value!r})"
+            text = f"{text} (got {_shown(self.value)})"
         return text
 
     def at(self, path: str) -> MeterkitError:
@@ -65,6 +65,17 @@ def _rebuild(
     if value:
         return cls(reason, path=path, value=value[0])
     return cls(reason, path=path)
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, shortened so that a message stays readable and printable."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond the interpreter's limit on digits in str()
+        if isinstance(value, int):
+            return f"<int of about {value.bit_length() * 3 // 10} digits>"
+        return "<unprintable value>"
+    return text if len(text) <= 200 else text[:150] + "..." + text[-40:]
 
 
 class ValidationError(MeterkitError, ValueError):

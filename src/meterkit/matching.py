@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from ._units import MAX_UNITS_EXPONENT, parse_units
+from .errors import InvalidTypeError, MeterkitError
 from .events import EventView, event_time, read_event
 from .meters import (
     CountAggregation,
@@ -182,10 +183,25 @@ class CompiledMeter:
         self.contribution = _contribution(meter)
 
 
+class _Sentinel:
+    """A marker that pickles by name, so it stays itself across processes."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+    def __reduce__(self) -> str:
+        return self._name
+
+
 #: What `CompiledMeter.contribution` returns for an event the meter does not count.
-NO_MATCH: Any = object()
+NO_MATCH: Any = _Sentinel("NO_MATCH")
 #: What a ``unique`` meter contributes for an event whose property is missing/null.
-NO_VALUE: Any = object()
+NO_VALUE: Any = _Sentinel("NO_VALUE")
 
 
 def _contribution(meter: Meter) -> Getter:
@@ -194,10 +210,18 @@ def _contribution(meter: Meter) -> Getter:
         return lambda view, index: None
     get = property_getter(aggregation.property)
     if isinstance(aggregation, UniqueAggregation):
+        where = (
+            f"events[{{}}].metadata.{aggregation.property.removeprefix('metadata.')}"
+        )
 
         def key(view: EventView, index: int) -> Any:
             value = get(view, index)
-            return NO_VALUE if value is None or value is _MISSING else unique_key(value)
+            if value is None or value is _MISSING:
+                return NO_VALUE
+            try:
+                return unique_key(value)
+            except MeterkitError as exc:
+                raise exc.at(where.format(index)) from None
 
         return key
     assert isinstance(aggregation, PropertyAggregation)
@@ -225,7 +249,12 @@ def unique_key(value: object) -> object:
         return ("str", value)
     if _is_number(value):
         return ("number", Decimal(repr(value)) if isinstance(value, float) else value)
-    return ("json", json.dumps(value, sort_keys=True, default=str))
+    try:
+        return ("json", json.dumps(value, sort_keys=True, default=str))
+    except (TypeError, ValueError):  # keys of mixed types, or a cycle
+        raise InvalidTypeError(
+            "must be a JSON value (object keys must be strings)", value=value
+        ) from None
 
 
 def matches(meter: Meter, event: object) -> bool:

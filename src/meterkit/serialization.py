@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, TypeVar, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -29,6 +29,7 @@ from cattrs.errors import (
     ClassValidationError,
     ForbiddenExtraKeysError,
     IterableValidationError,
+    IterableValidationNote,
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
@@ -189,6 +190,10 @@ def configure_converter(converter: cattrs.Converter, style: Style) -> None:
         lambda t: t in (Aggregation, FilterClause | Filter),
         converter.unstructure,
     )
+    converter.register_structure_hook_func(
+        _is_tuple,
+        lambda value, type_: _structure_array(converter, value, type_),
+    )
     # Hooks for the shaped classes are generated on first use, keeping import cheap.
     converter.register_unstructure_hook_factory(
         _is_shaped, lambda cls: _make_unstructure(converter, cls, style)
@@ -214,6 +219,32 @@ def _structure_clause_value(value: object, _: object) -> object:
     if not isinstance(value, (str, int)):  # bool is an int
         raise InvalidTypeError("must be a JSON string, integer or boolean", value=value)
     return value
+
+
+def _is_tuple(type_: object) -> bool:
+    return get_origin(type_) is tuple
+
+
+def _structure_array(converter: cattrs.Converter, value: object, type_: Any) -> object:
+    """A JSON array as a tuple; an object or a string is refused, not iterated."""
+    if not isinstance(value, (list, tuple)):
+        raise InvalidTypeError("must be a JSON array", value=value)
+    item_type = get_args(type_)[0]
+    items = []
+    for index, item in enumerate(value):
+        try:
+            items.append(converter.structure(item, item_type))
+        except Exception as exc:  # noqa: BLE001  # passed on, with its position
+            # cattrs reads element positions from notes; set them the way it does,
+            # which also works before Python 3.11's add_note.
+            note = IterableValidationNote(
+                f"Structuring {type_} @ index {index}", index, item_type
+            )
+            exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
+            raise IterableValidationError(
+                "While structuring an array", [exc], type_
+            ) from None
+    return tuple(items)
 
 
 def _clause_or_filter(data: object) -> type:
@@ -289,10 +320,14 @@ def _check_derived(value: object, name: str, given: object) -> None:
     computed = getattr(value, name)
     if isinstance(computed, Decimal):
         computed = units_to_json(computed)
-    agrees = type(given) is type(computed) or (
-        isinstance(given, (int, float)) and not isinstance(given, bool)
-    )
-    agrees = agrees and given == computed
+    if type(given) is float and type(computed) is int:
+        # A JSON writer with doubles only (the SDKs) sends the nearest double.
+        agrees = given == float(computed)
+    else:
+        agrees = (
+            type(given) is type(computed)
+            or (isinstance(given, (int, float)) and not isinstance(given, bool))
+        ) and given == computed
     if not agrees:
         raise ValidationError(
             f"contradicts the other fields, which give {computed!r}",
@@ -427,6 +462,8 @@ def from_json(cls: type[T], text: str | bytes, *, style: Style = "wire") -> T:
         data = json.loads(text)
     except ValueError as exc:  # JSONDecodeError and bad UTF-8 alike
         raise ValidationError(f"is not valid JSON: {exc}", path="$") from None
+    except RecursionError:
+        raise ValidationError("is nested too deeply to read", path="$") from None
     return from_dict(cls, data, style=style)
 
 

@@ -122,21 +122,24 @@ class Tally:
         self.distinct: set[Any] | None = set() if func == "unique" else None
 
     def add(self, value: Any) -> None:
-        """Add one contribution (see `CompiledMeter.contribution`)."""
-        self.count += 1
+        """Add one contribution (see `CompiledMeter.contribution`).
+
+        A contribution that cannot be added exactly raises before anything changes.
+        """
         func = self.func
-        if func == "count":
-            return
-        if func == "unique":
-            if value is not NO_VALUE:
-                self.distinct.add(value)  # type: ignore[union-attr]
-            return
         if func in ("sum", "avg"):
             if type(value) is int:
                 self.ints += value
             else:
                 self.decimals = add_units(self.decimals, value)
-        elif func == "max":
+        self.count += 1
+        if func in ("count", "sum", "avg"):
+            return
+        if func == "unique":
+            if value is not NO_VALUE:
+                self.distinct.add(value)  # type: ignore[union-attr]
+            return
+        if func == "max":
             if self.high is None or value > self.high:
                 self.high = value
         elif self.low is None or value < self.low:
@@ -169,7 +172,7 @@ class Tally:
         if func in ("max", "min"):
             extreme = self.high if func == "max" else self.low
             return ZERO if extreme is None else Decimal(extreme)
-        total = add_units(parse_units(self.ints, "sum"), self.decimals)
+        total = add_units(Decimal(self.ints), self.decimals)
         if func == "sum":
             return total
         if not self.count:
@@ -439,9 +442,12 @@ class UsageAccumulator:
             # customer's own events are read and checked in full (Rule 1).
             key = "customer_id" if customer_id is not None else "external_customer_id"
             wanted = customer_id if customer_id is not None else external_customer_id
+            # A UUID may be written in upper case too; `_in_scope` then decides.
+            shout = wanted.upper() if customer_id is not None else wanted  # type: ignore[union-attr]
             for index, event in enumerate(events, self._seen):
                 try:
-                    if event[key] != wanted:  # type: ignore[index]
+                    found = event[key]  # type: ignore[index]
+                    if found != wanted and found != shout:
                         continue
                 except (LookupError, TypeError):
                     pass  # not a mapping, or no such key: `take` reads it in full
@@ -454,34 +460,52 @@ class UsageAccumulator:
         external_customer_id = self._external_customer_id
         if customer_id is None and external_customer_id is None:
             return True
-        return (customer_id is not None and view.customer_id == customer_id) or (
+        event_customer = view.customer_id
+        return (
+            customer_id is not None
+            and event_customer is not None
+            and (event_customer == customer_id or event_customer.lower() == customer_id)
+        ) or (
             external_customer_id is not None
             and view.external_customer_id == external_customer_id
         )
 
     def _take(self, event: object, index: int) -> None:
-        """Fold one event of the stream, at position ``index``."""
+        """Fold one event of the stream, at position ``index``.
+
+        The event is read and checked in full before anything changes, so an
+        error leaves the accumulator as it was (its ``external_id`` unclaimed).
+        """
         view = read_event(event, index)
         if not self._in_scope(view):
             return
         external_id = view.external_id
+        if external_id is not None and external_id in self._ids:
+            return
+        kind, value = self._effect(view, index)
         if external_id is not None:
-            if external_id in self._ids:
-                return
             self._ids.add(external_id)
-        keep_whole = external_id is not None and not self._at_start
+            if not self._at_start:
+                if kind is not None:
+                    self._entries.append(_Item(external_id, kind, value))
+                return
+        if kind == _USE:
+            self._tail().tally.add(value)
+        elif kind == _CREDIT:
+            fold = self._tail()
+            fold.credits = _credit_step(fold.credits, *value)
+        elif kind == _RESET:
+            # A reset nobody can drop wipes everything before it for good.
+            self._entries[:] = [_Fold(self._compiled.func, reset=True)]
+
+    def _effect(self, view: EventView, index: int) -> tuple[str | None, Any]:
+        """What the event does to this meter: use, credit, reset, or nothing."""
         compiled = self._compiled
         if view.source == "user":
             if not compiled.predicate(view, index):
-                return
+                return None, None
             value = compiled.contribution(view, index)
-            if value is NO_MATCH:
-                return
-            if keep_whole:
-                self._entries.append(_Item(external_id, _USE, value))  # type: ignore[arg-type]
-            else:
-                self._tail().tally.add(value)
-            return
+            return (None, None) if value is NO_MATCH else (_USE, value)
         metadata = view.metadata
         target = metadata.get("meter_id")
         meter_id = compiled.meter.id
@@ -489,20 +513,12 @@ class UsageAccumulator:
             target == meter_id
             or (isinstance(target, str) and target.lower() == meter_id)
         ):
-            return
+            return None, None
         if view.name == "meter.credited":
-            step = _credit_of(metadata, index)
-            if keep_whole:
-                self._entries.append(_Item(external_id, _CREDIT, step))  # type: ignore[arg-type]
-            else:
-                fold = self._tail()
-                fold.credits = _credit_step(fold.credits, *step)
-        elif view.name == "meter.reset":
-            if keep_whole:
-                self._entries.append(_Item(external_id, _RESET))  # type: ignore[arg-type]
-            else:
-                # A reset nobody can drop wipes everything before it for good.
-                self._entries[:] = [_Fold(compiled.func, reset=True)]
+            return _CREDIT, _credit_of(metadata, index)
+        if view.name == "meter.reset":
+            return _RESET, None
+        return None, None
 
     def add(self, event: object) -> None:
         """Fold one event in."""
