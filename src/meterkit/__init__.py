@@ -26,6 +26,12 @@ from .meters import (
 )
 from .pricing import MeteredUnitPrice, amount_due
 from .serialization import from_dict, from_json, to_dict, to_json
+from .timeseries import (
+    MeterQuantities,
+    MeterQuantity,
+    build_subscription_meter,
+    quantities,
+)
 from .usage import AggregateAccumulator, Usage, UsageAccumulator, aggregate, usage
 from .values import CustomerMeter, MeterRef, SubscriptionMeter
 
@@ -41,6 +47,8 @@ __all__ = [
     "InexactError",
     "InvalidTypeError",
     "Meter",
+    "MeterQuantities",
+    "MeterQuantity",
     "MeterRef",
     "MeteredUnitPrice",
     "MeterkitError",
@@ -54,11 +62,13 @@ __all__ = [
     "__version__",
     "aggregate",
     "amount_due",
+    "build_subscription_meter",
     "consume",
     "credit",
     "from_dict",
     "from_json",
     "matches",
+    "quantities",
     "to_dict",
     "to_json",
     "usage",
