@@ -1,0 +1,265 @@
+"""``meterkit usage`` and ``meterkit demo``: usage and amounts due per customer.
+
+Rule 1 (customers): an event belongs to its ``customer_id`` (a UUID, compared in its
+canonical lower-case form), else to its ``external_customer_id``; an event with
+neither belongs to no customer, and how many there were is said on stderr. Ids are
+checked by the library's own rules, so the CLI refuses exactly what `usage` does.
+Rule 2 (numbers): one `UsageAccumulator` per customer is fed that customer's events,
+in log order, in one pass; a customer's result is therefore `usage` of the meter
+over that customer's events, and ``amount`` is `amount_due` of its consumed and
+credited units. Units are written as `to_dict` writes them.
+Rule 3 (order): customer ids first, then external ids, each in code-point order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import gzip
+import importlib.resources
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..errors import InexactError, MeterkitError
+from ..events import read_event
+from ..meters import Meter
+from ..pricing import MeteredUnitPrice, amount_due
+from ..serialization import from_json, to_dict
+from ..usage import Usage, UsageAccumulator, usage
+from ._io import (
+    EventLines,
+    Progress,
+    check_price,
+    number_text,
+    open_events,
+    read_document,
+    relocated,
+    table,
+)
+
+__all__ = ["DEMO_FILES", "fold_usage", "run_demo", "run_usage", "write_usage"]
+
+USAGE_FIELDS = ("consumed_units", "credited_units", "balance", "rollover_units")
+KINDS = ("customer_id", "external_customer_id")
+
+#: The sample meter, price and events bundled in the package's ``data`` folder.
+DEMO_FILES = ("llm-meter.json", "llm-price.json", "llm-events.jsonl.gz")
+
+# ("customer_id", canonical UUID) or ("external_customer_id", the id as written).
+CustomerKey = tuple[str, str]
+
+
+class UsageByCustomer:
+    """One `UsageAccumulator` per customer, fed in one pass over the log.
+
+    The accumulators are not scoped to a customer: the routing here decides who
+    an event belongs to, so no event routed to a customer can be passed over.
+    """
+
+    def __init__(self, meter: Meter, wanted: Sequence[str] | None, careful: bool):
+        self._meter = meter
+        self._careful = careful
+        self._accumulators: dict[CustomerKey, UsageAccumulator] = {}
+        self._keys: dict[tuple[str, str], CustomerKey] = {}
+        self._wanted = list(wanted or ())
+        self._selected: set[CustomerKey] | None = None
+        self.without_customer = 0
+        if wanted is not None:
+            # An id given with --customer matches either kind of id.
+            self._selected = {("external_customer_id", w) for w in wanted}
+            for w in wanted:
+                with contextlib.suppress(MeterkitError):
+                    self._selected.add(self._key("customer_id", w))
+
+    def _key(self, kind: str, raw: str) -> CustomerKey:
+        key = self._keys.get((kind, raw))
+        if key is None:
+            # The library's own check of the id; its error names the field.
+            if kind == "customer_id":
+                UsageAccumulator(self._meter, customer_id=raw)
+                key = (kind, str(uuid.UUID(raw)))
+            else:
+                UsageAccumulator(self._meter, external_customer_id=raw)
+                key = (kind, raw)
+            self._keys[(kind, raw)] = key
+        return key
+
+    def add(self, event: object) -> None:
+        """Fold one event; after a `MeterkitError` every result is unchanged."""
+        view = read_event(event, 0)
+        if view.customer_id is not None:
+            key = self._key("customer_id", view.customer_id)
+        elif view.external_customer_id is not None:
+            key = self._key("external_customer_id", view.external_customer_id)
+        else:
+            self.without_customer += 1
+            return
+        if self._selected is not None and key not in self._selected:
+            return
+        if self._careful and view.external_id is not None:
+            # An accumulator records an event's external_id before checking the
+            # rest of it, so a bad event would still claim its id from a later
+            # good one. A trial fold on its own raises the same errors first.
+            usage(self._meter, (event,))
+        accumulator = self._accumulators.get(key)
+        if accumulator is None:
+            # Kept only once an event went in: a customer whose every line is
+            # skipped does not appear.
+            accumulator = UsageAccumulator(self._meter)
+            accumulator.add(event)
+            self._accumulators[key] = accumulator
+        else:
+            accumulator.add(event)
+
+    def results(self) -> list[tuple[CustomerKey, Usage]]:
+        """Each customer's `Usage`, in the order of Rule 3.
+
+        A customer asked for with ``--customer`` but without events gets the
+        usage of no events (zeros), as a customer_id when the id is a UUID.
+        """
+        found = {key: acc.usage() for key, acc in self._accumulators.items()}
+        for raw in self._wanted:
+            external = ("external_customer_id", raw)
+            try:
+                key = self._key("customer_id", raw)
+            except MeterkitError:
+                key = external
+            if not found.keys() & {key, external}:
+                found[key] = UsageAccumulator(self._meter).usage()
+        return sorted(
+            found.items(), key=lambda item: (KINDS.index(item[0][0]), item[0][1])
+        )
+
+
+def fold_usage(
+    meter: Meter,
+    path: str,
+    lines: Iterable[bytes],
+    *,
+    wanted: Sequence[str] | None,
+    skip_invalid: bool,
+    progress: Progress,
+) -> list[tuple[CustomerKey, Usage]]:
+    """Fold the event ``lines`` of the file ``path`` per customer."""
+    by_customer = UsageByCustomer(meter, wanted, careful=skip_invalid)
+    events = EventLines(
+        path, lines, progress, (lambda message: None) if skip_invalid else None
+    )
+    for line, event in events:
+        try:
+            by_customer.add(event)
+        except InexactError as exc:
+            # A running total out of range is not one line's fault: stop.
+            events.stop(line, relocated(exc))
+        except MeterkitError as exc:
+            events.fail(line, relocated(exc))
+    events.report_skipped()
+    count = by_customer.without_customer
+    if count:
+        print(
+            f"{events.name}: {count} event{'s' if count != 1 else ''} without "
+            "customer_id or external_customer_id counted for no customer",
+            file=sys.stderr,
+        )
+    return by_customer.results()
+
+
+def usage_record(
+    key: CustomerKey, result: Usage, price: MeteredUnitPrice | None
+) -> dict[str, Any]:
+    """One output record: the customer, the units as `to_dict` writes them, cents."""
+    record: dict[str, Any] = {key[0]: key[1]}
+    wire = to_dict(result)
+    record.update((field, wire[field]) for field in USAGE_FIELDS)
+    if price is not None:
+        record["amount"] = amount_due(
+            price, result.consumed_units, result.credited_units
+        )
+    return record
+
+
+def write_usage(
+    results: list[tuple[CustomerKey, Usage]], price: MeteredUnitPrice | None, form: str
+) -> None:
+    records = [usage_record(key, result, price) for key, result in results]
+    fields = [*USAGE_FIELDS, *(["amount"] if price is not None else [])]
+    out = sys.stdout
+    if form == "json":
+        for record in records:
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+    elif form == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([*KINDS, *fields])
+        for record in records:
+            ids = [record.get(kind, "") for kind in KINDS]
+            writer.writerow([*ids, *(number_text(record[f]) for f in fields)])
+    else:
+        rows = [
+            [record.get("customer_id") or record["external_customer_id"]]
+            + [number_text(record[f]) for f in fields]
+            for record in records
+        ]
+        out.write(table(["customer", *fields], rows))
+
+
+def run_usage(args: argparse.Namespace) -> int:
+    meter = read_document(Meter, args.meter)
+    price = None
+    if args.price is not None:
+        price = read_document(MeteredUnitPrice, args.price)
+        check_price(price, meter, args.price)
+    with open_events(args.events) as lines:
+        results = fold_usage(
+            meter,
+            args.events,
+            lines,
+            wanted=args.customer,
+            skip_invalid=args.skip_invalid,
+            progress=Progress.on_stderr(args.quiet),
+        )
+    write_usage(results, price, args.format)
+    return 0
+
+
+def _demo_file(name: str) -> Any:
+    # The package holding this `cli` package, wherever it is (installed, vendored).
+    package = __name__.rsplit(".", 2)[0]
+    return importlib.resources.files(package).joinpath("data").joinpath(name)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    if args.export is not None:
+        os.makedirs(args.export, exist_ok=True)
+        for name in DEMO_FILES:
+            target = os.path.join(args.export, name)
+            with open(target, "wb") as file:
+                file.write(_demo_file(name).read_bytes())
+            print(target)
+        return 0
+    meter_file, price_file, events_file = DEMO_FILES
+    meter = from_json(Meter, _demo_file(meter_file).read_bytes())
+    price = from_json(MeteredUnitPrice, _demo_file(price_file).read_bytes())
+    with _demo_file(events_file).open("rb") as raw, gzip.GzipFile(fileobj=raw) as lines:
+        results = fold_usage(
+            meter,
+            f"demo/{events_file}",
+            lines,
+            wanted=None,
+            skip_invalid=False,
+            progress=Progress.on_stderr(args.quiet),
+        )
+    if args.format == "table":
+        aggregation = meter.aggregation
+        what = getattr(aggregation, "property", "events")
+        cap = (
+            "" if price.cap_amount is None else f", capped at {price.cap_amount} cents"
+        )
+        print(f"Sample data: meter {meter.name!r}, the {aggregation.func} of {what}.")
+        print(f"Price: {price.unit_amount} cents per unit{cap}.\n")
+    write_usage(results, price, args.format)
+    return 0
