@@ -173,6 +173,9 @@ def read_event(event: object, index: int) -> EventView:
             raise InvalidTypeError(
                 "must be a string or null", path=f"events[{index}].{key}", value=value
             )
+        if value == "":
+            # As in `Event`: an empty id would silently merge unrelated events.
+            raise _bad(index, key, "must not be empty (use null for no id)", value)
     return EventView(
         name,
         timestamp,

@@ -13,6 +13,7 @@ other side.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
@@ -272,12 +273,28 @@ json_scalars = st.one_of(
     st.text(max_size=30),
     st.sampled_from(("2025-01-01T00:00:00Z", "2025-13-01T00:00:00Z", "llm")),
 )
-json_values = st.recursive(
-    json_scalars,
+#: Values `json.loads` never gives, but a mapping built in Python may hold.
+python_scalars = st.sampled_from(
+    (
+        Decimal("NaN"),
+        Decimal("sNaN"),
+        Decimal("-1"),
+        Decimal("1E+40"),
+        b"bytes",
+        (1, 2),
+        frozenset({1}),
+        10**400,
+    )
+)
+garbage_values = st.recursive(
+    st.one_of(json_scalars, python_scalars),
     lambda children: st.one_of(
         st.lists(children, max_size=3),
         st.dictionaries(
-            st.sampled_from(("tokens", "meter_id", "units", "rollover", "x")),
+            st.one_of(
+                st.sampled_from(("tokens", "meter_id", "units", "rollover", "x")),
+                st.integers(0, 2),  # keys of mixed types: not JSON
+            ),
             children,
             max_size=4,
         ),
@@ -299,13 +316,13 @@ EVENT_KEYS = (
 def garbage_events(draw: st.DrawFn) -> object:
     """A near-valid event with some fields replaced by garbage, or plain garbage."""
     if draw(st.integers(0, 9)) == 0:
-        return draw(json_values)
+        return draw(garbage_values)
     event: dict[str, Any] = dict(draw(events()))
     for key in draw(st.lists(st.sampled_from(EVENT_KEYS), max_size=3)):
         if draw(st.booleans()):
             event.pop(key, None)
         else:
-            event[key] = draw(json_values)
+            event[key] = draw(garbage_values)
     target = event.get("metadata")
     if isinstance(target, dict) and draw(st.booleans()):
         target = dict(target)
@@ -315,6 +332,6 @@ def garbage_events(draw: st.DrawFn) -> object:
                 max_size=2,
             )
         ):
-            target[key] = draw(json_values)
+            target[key] = draw(garbage_values)
         event["metadata"] = target
     return event
