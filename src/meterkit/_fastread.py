@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -86,19 +88,58 @@ def _credited(value: Any) -> Any:
     return FALLBACK
 
 
-def _fast_checks() -> dict[Callable[..., Any], Callable[[Any], Any]]:
+# RFC 3339 in the API's exact layout, parsed by `datetime.fromisoformat` (3.11+
+# reads 'Z'); the separator tests keep out the ISO 8601 forms RFC 3339 lacks, the
+# same tests as `_fields.parse_rfc3339`'s own fast path. Anything else goes
+# through `_timestamp`.
+_TIMESTAMP: tuple[str, ...] = (
+    (
+        "if (type(v) is str and len(v) == 20 and v[19] == 'Z' and v[10] == 'T'"
+        " and v[4] == v[7] == '-' and v[13] == v[16] == ':'):",
+        "    try: v = _fromisoformat(v)",
+        "    except ValueError: return _F",
+        "else:",
+        "    v = _timestamp(v)",
+        "    if v is _F: return _F",
+    )
+    if sys.version_info >= (3, 11)
+    else ("v = _timestamp(v)", "if v is _F: return _F")
+)
+
+# Each fast check as straight-line source, applied to ``v`` (which is `FALLBACK`
+# when the key is missing; every check then answers `FALLBACK` too).
+_CHECKS: dict[str, tuple[str, ...]] = {
+    "id": ("if type(v) is not str or not _uuid(v): return _F",),
+    "text": ("if type(v) is not str or not v: return _F",),
+    "timestamp": _TIMESTAMP,
+    "optional_timestamp": (
+        "if v is not None:",
+        *(f"    {line}" for line in _TIMESTAMP),
+    ),
+    "units": (
+        "if type(v) is int and 0 <= v < _limit: v = _decimal(v)",
+        "else:",
+        "    v = _units(v)",
+        "    if v is _F: return _F",
+    ),
+    "count": ("if type(v) is not int or v < 0: return _F",),
+    "credited": ("if type(v) is not int or v < 0 or v > _max_credited: return _F",),
+}
+
+
+def _check_kinds() -> dict[Callable[..., Any], str]:
     from . import values
 
     return {
-        _fields.id_field: _id,
-        _fields.customer_id_field: _id,
-        _fields.meter_id_field: _id,
-        _fields.name_field: _text,
-        _fields.created_at_field: _timestamp,
-        _fields.modified_at_field: _optional_timestamp,
-        _fields.credited_units_field: _credited,
-        _fields.amount_field: _count,
-        values._consumed_units: _units,  # the table is the point
+        _fields.id_field: "id",
+        _fields.customer_id_field: "id",
+        _fields.meter_id_field: "id",
+        _fields.name_field: "text",
+        _fields.created_at_field: "timestamp",
+        _fields.modified_at_field: "optional_timestamp",
+        _fields.credited_units_field: "credited",
+        _fields.amount_field: "count",
+        values._consumed_units: "units",
     }
 
 
@@ -110,50 +151,72 @@ def make_fast_reader(
     """A reader for ``cls`` in one style, or ``None`` when a field has no fast check.
 
     ``key_of(cls, attribute)`` gives the JSON key; ``reader_of(nested_cls)`` the
-    fast reader of a nested shaped class (or ``None``).
+    fast reader of a nested shaped class (or ``None``). The reader is generated as
+    one straight-line function: per field a lookup, an inline check and a slot
+    store, with no loop and no call for the common forms.
     """
-    checks = _fast_checks()
-    plan: list[tuple[str, str, Callable[[Any], Any]]] = []
+    kinds = _check_kinds()
+    names: dict[str, Any] = {
+        "_F": FALLBACK,
+        "_uuid": _LOWER_UUID,
+        "_timestamp": _timestamp,
+        "_units": _units,
+        "_decimal": Decimal,
+        "_fromisoformat": datetime.fromisoformat,
+        "_limit": _UNITS_LIMIT,
+        "_max_credited": _fields.MAX_CREDITED_UNITS,
+        "_new": object.__new__,
+        "_cls": cls,
+        "_agrees": _agrees,
+        "_post_init": getattr(cls, "__attrs_post_init__", None),
+        "_MeterkitError": MeterkitError,
+    }
+    lines = [
+        "def read(data):",
+        "    if type(data) is not dict: return _F",
+        "    get = data.get",
+        "    obj = _new(_cls)",
+    ]
     derived: list[tuple[str, str]] = []
     for field in attrs.fields(attrs.resolve_types(cls)):
         key = key_of(cls, field.name)
         if not field.init:
             derived.append((field.name, key))
             continue
-        check = checks.get(field.converter)
-        if check is None and isinstance(field.type, type) and attrs.has(field.type):
-            check = reader_of(field.type)
-        if check is None:
+        kind = kinds.get(field.converter)
+        if kind is not None:
+            check: tuple[str, ...] = _CHECKS[kind]
+        elif isinstance(field.type, type) and attrs.has(field.type):
+            nested = reader_of(field.type)
+            if nested is None:
+                return None
+            names[f"_read_{field.name}"] = nested
+            check = (f"v = _read_{field.name}(v)", "if v is _F: return _F")
+        else:
             return None
-        plan.append((field.name, key, check))
-    post_init = getattr(cls, "__attrs_post_init__", None)
-    new = object.__new__
-    setattr_ = object.__setattr__
-
-    def read(data: Any) -> Any:
-        if type(data) is not dict:
-            return FALLBACK
-        obj = new(cls)
-        for name, key, check in plan:
-            raw = data.get(key, FALLBACK)
-            if raw is FALLBACK:
-                return FALLBACK
-            value = check(raw)
-            if value is FALLBACK:
-                return FALLBACK
-            setattr_(obj, name, value)
-        if post_init is not None:
-            try:
-                post_init(obj)
-            except MeterkitError:
-                return FALLBACK
-        for name, key in derived:
-            given = data.get(key, FALLBACK)
-            if given is not FALLBACK and not _agrees(getattr(obj, name), given):
-                return FALLBACK
-        return obj
-
-    return read
+        names[f"_set_{field.name}"] = cls.__dict__[field.name].__set__
+        lines.append(f"    v = get({key!r}, _F)")
+        lines.extend(f"    {line}" for line in check)
+        lines.append(f"    _set_{field.name}(obj, v)")
+    if names["_post_init"] is not None:
+        lines += [
+            "    try:",
+            "        _post_init(obj)",
+            "    except _MeterkitError:",
+            "        return _F",
+        ]
+    for name, key in derived:
+        lines += [
+            f"    v = get({key!r}, _F)",
+            f"    if v is not _F and not _agrees(obj.{name}, v): return _F",
+        ]
+    lines.append("    return obj")
+    exec(
+        compile("\n".join(lines), f"<meterkit fast reader {cls.__name__}>", "exec"),
+        names,
+    )
+    reader: Callable[[Any], Any] = names["read"]
+    return reader
 
 
 def _agrees(computed: Any, given: Any) -> bool:
