@@ -991,7 +991,12 @@ def near_valid_documents(
         exact = credited - consumed
         given = document[key_of("balance", style)]
         valid = fits_units(exact) and balance_agrees(given, max(Fraction(0), exact))
-        error_paths.add(balance_path)
+        # A balance that does not fit may be blamed on either count.
+        error_paths |= {
+            balance_path,
+            f"$.{key_of('consumed_units', style)}",
+            f"$.{key_of('credited_units', style)}",
+        }
     return NearValid(
         cls, style, original, document, f"set {path} = {raw!r}", path, valid,
         frozenset(error_paths), changes if valid is not False else {}, nested,

@@ -291,7 +291,26 @@ def test_a_contradicting_balance_is_refused_at_its_path(given: object) -> None:
     assert info.value.path == "$.balance"
 
 
-# ------------------------------------------------------------------ known bugs
+@pytest.mark.parametrize("style", mst.STYLES)
+def test_a_balance_beyond_50_digits_is_refused_at_a_count(style: str) -> None:
+    # Found by near_valid_documents: credited_units at its largest with a tiny
+    # consumption needs 55 digits; the error may name either count or the balance.
+    document = dict(
+        _EXAMPLE,
+        credited_units=mst.MAX_CREDITED_UNITS,
+        consumed_units=1.5e-25,
+        balance=1e29,
+    )
+    if style == "camel":
+        document = {mst.camel(k): v for k, v in document.items()}
+        document["meter"] = {mst.camel(k): v for k, v in _EXAMPLE["meter"].items()}
+    with pytest.raises(MeterkitError) as info:
+        from_dict(CustomerMeter, document, style=style)
+    names = ("consumed_units", "credited_units", "balance")
+    assert info.value.path in {f"$.{mst.key_of(name, style)}" for name in names}
+
+
+# ----------------------------------------------------------------- regressions
 # Cases the properties above found, pinned now that src/meterkit is fixed.
 
 
