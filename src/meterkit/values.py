@@ -93,7 +93,8 @@ class CustomerMeter:
             )
         except InexactError:
             raise ValidationError(
-                "credited_units - consumed_units needs more than 50 significant digits",
+                "credited_units - consumed_units cannot be held exactly (it needs"
+                " more than 50 significant digits, or has a fraction below 1E-28)",
                 path="consumed_units",
                 value=self.consumed_units,
             ) from None
