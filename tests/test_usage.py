@@ -867,3 +867,23 @@ def test_unique_of_an_object_with_mixed_keys_raises_a_meterkit_error() -> None:
     with pytest.raises(MeterkitError) as info:
         aggregate(unique, [use(1), use({1: "a", "b": 2})])
     assert info.value.path == "events[1].metadata.total_tokens"
+
+
+def test_a_mean_below_the_unit_range_is_rounded_into_it() -> None:
+    # 1E-28 / 3 is below the smallest unit meterkit holds; the mean is rounded to
+    # a multiple of 1E-28 (here 0) instead of failing later in usage().
+    avg = meter(PropertyAggregation(func="avg", property="total_tokens"))
+    events = [use(1e-28), use(0), use(0)]
+    assert aggregate(avg, events) == 0
+    assert usage(avg, events, external_customer_id="acme").consumed_units == 0
+    assert aggregate(avg, [use(2e-28), use(1e-28)]) == Decimal("1.5E-28")  # in range
+
+
+@pytest.mark.parametrize("events", [5, None, 1.5])
+def test_events_must_be_iterable(events: Any) -> None:
+    for fold in (
+        lambda: usage(meter(), events),
+        lambda: aggregate(meter(), events),
+    ):
+        with pytest.raises(MeterkitError, match=r"^events: must be an iterable"):
+            fold()

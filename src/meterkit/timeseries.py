@@ -38,14 +38,14 @@ from typing import Any
 import attrs
 
 from . import _fields
-from ._fields import UTC, format_timestamp, parse_id, parse_text, parse_timestamp
+from ._fields import UTC, format_timestamp, parse_id, parse_timestamp
 from ._units import parse_units
 from .errors import InvalidTypeError, ValidationError
 from .events import EventView, event_time, read_event
 from .matching import NO_MATCH, CompiledMeter
 from .meters import Meter
-from .pricing import MeteredUnitPrice, amount_due
-from .usage import Tally, usage
+from .pricing import Price, amount_due
+from .usage import Tally, belongs, customer_keys, usage
 from .values import SubscriptionMeter
 
 __all__ = [
@@ -205,18 +205,12 @@ class _Scope:
     usage of the same events agree.
     """
 
-    __slots__ = ("_customer_id", "_external_customer_id", "_ids", "_scoped")
+    __slots__ = ("_customer_id", "_external_customer_id", "_ids")
 
     def __init__(self, customer_id: object, external_customer_id: object) -> None:
-        self._customer_id = (
-            None if customer_id is None else parse_id(customer_id, "customer_id")
+        self._customer_id, self._external_customer_id = customer_keys(
+            customer_id, external_customer_id
         )
-        self._external_customer_id = (
-            None
-            if external_customer_id is None
-            else parse_text(external_customer_id, "external_customer_id")
-        )
-        self._scoped = customer_id is not None or external_customer_id is not None
         self._ids: set[str] = set()
 
     @property
@@ -232,19 +226,8 @@ class _Scope:
 
         Call it once per event, in log order: it remembers the ids it has seen.
         """
-        if self._scoped:
-            customer_id = self._customer_id
-            external = self._external_customer_id
-            theirs = view.customer_id
-            if not (
-                (
-                    customer_id is not None
-                    and theirs is not None
-                    and (theirs == customer_id or theirs.lower() == customer_id)
-                )
-                or (external is not None and view.external_customer_id == external)
-            ):
-                return False
+        if not belongs(view, self._customer_id, self._external_customer_id):
+            return False
         external_id = view.external_id
         if external_id is not None:
             if external_id in self._ids:
@@ -512,7 +495,7 @@ _PASSED_OVER: Mapping[str, Any] = {
 
 def build_subscription_meter(
     meter: Meter,
-    price: MeteredUnitPrice,
+    price: Price,
     events: Iterable[object],
     *,
     start: datetime,
@@ -527,14 +510,15 @@ def build_subscription_meter(
 
     ``consumed_units`` and ``credited_units`` are those of `usage` over the events
     whose time is at or after ``start`` and before ``end``; ``amount`` is
-    ``amount_due(price, consumed_units, credited_units)``. Dedup by
-    ``external_id`` runs over the whole log first: a copy of an event seen earlier
-    never counts, even when the earlier one lies outside the period. A reset in the
-    period wipes what came before it in the period. ``created_at`` defaults to
-    ``start``. Give ``customer_id`` or ``external_customer_id``: a subscription
+    ``amount_due(price, consumed_units, credited_units)``, for any kind of price.
+    Dedup by ``external_id`` runs over the whole log first: a copy of an event seen
+    earlier never counts, even when the earlier one lies outside the period. A reset
+    in the period wipes what came before it in the period. ``created_at`` defaults
+    to ``start``. Give ``customer_id`` or ``external_customer_id``: a subscription
     bills one customer.
 
     >>> from datetime import datetime, timezone
+    >>> from meterkit import MeteredUnitPrice
     >>> price = MeteredUnitPrice(unit_amount="0.5", meter_id=example_meter().id)
     >>> sm = build_subscription_meter(
     ...     example_meter(), price,
@@ -546,8 +530,13 @@ def build_subscription_meter(
     (Decimal('350'), 100, 125)
     """
     meter = _check_meter(meter)
-    if not isinstance(price, MeteredUnitPrice):
-        raise InvalidTypeError("must be a MeteredUnitPrice", path="price", value=price)
+    if not isinstance(price, Price):
+        raise InvalidTypeError(
+            "must be a price: MeteredUnitPrice, GraduatedPrice, VolumePrice or "
+            "PackagePrice",
+            path="price",
+            value=price,
+        )
     if price.meter_id != meter.id:
         raise ValidationError(
             f"is for another meter; pass the price of meter {meter.id!r}",

@@ -28,14 +28,14 @@ Rule 5 (exactness): int values sum as Python ints, others as `Decimal` in
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from ._fields import parse_id, parse_text
-from ._units import ZERO, add_units, parse_units, subtract_units
+from ._units import MAX_UNITS_EXPONENT, ZERO, add_units, parse_units, subtract_units
 from .errors import InvalidTypeError, ValidationError
 from .events import EventView, read_event
 from .matching import NO_MATCH, NO_VALUE, CompiledMeter
@@ -50,7 +50,11 @@ __all__ = [
     "usage",
 ]
 
-#: The one context in which a unit quantity is rounded: the quotient of ``avg``.
+_FINEST = -MAX_UNITS_EXPONENT
+_FINEST_STEP = Decimal(1).scaleb(_FINEST)
+
+#: The one context in which a unit quantity is rounded: the quotient of ``avg``
+#: (to 34 significant digits, half-even; a mean below 1E-28 to a multiple of it).
 AVG_CONTEXT = decimal.Context(
     prec=34,
     rounding=decimal.ROUND_HALF_EVEN,
@@ -101,6 +105,38 @@ class Usage:
                 path="balance",
                 value=self.balance,
             )
+
+
+def customer_keys(
+    customer_id: object, external_customer_id: object
+) -> tuple[str | None, str | None]:
+    """Check the customer arguments of `usage` and its kin; ids in canonical form."""
+    return (
+        None if customer_id is None else parse_id(customer_id, "customer_id"),
+        None
+        if external_customer_id is None
+        else parse_text(external_customer_id, "external_customer_id"),
+    )
+
+
+def belongs(
+    view: EventView, customer_id: str | None, external_customer_id: str | None
+) -> bool:
+    """Whether an event is the customer's (Rule 1); every event when no key is given.
+
+    ``customer_id`` is canonical (lower case); the event's may be in any case.
+    """
+    if customer_id is None and external_customer_id is None:
+        return True
+    theirs = view.customer_id
+    return (
+        customer_id is not None
+        and theirs is not None
+        and (theirs == customer_id or theirs.lower() == customer_id)
+    ) or (
+        external_customer_id is not None
+        and view.external_customer_id == external_customer_id
+    )
 
 
 class Tally:
@@ -177,7 +213,21 @@ class Tally:
             return total
         if not self.count:
             return ZERO
-        return AVG_CONTEXT.divide(total, Decimal(self.count))
+        mean = AVG_CONTEXT.divide(total, Decimal(self.count))
+        if mean and mean.adjusted() < _FINEST:
+            # Keep the mean a unit count: a mean below 1E-28 is rounded (half-even
+            # again) to a multiple of 1E-28, which the unit context can hold.
+            mean = mean.quantize(_FINEST_STEP, context=AVG_CONTEXT) or ZERO
+        return mean
+
+
+def _iterate(events: object) -> Iterator[object]:
+    try:
+        return iter(events)  # type: ignore[call-overload, no-any-return]
+    except TypeError:
+        raise InvalidTypeError(
+            "must be an iterable of events", path="events", value=events
+        ) from None
 
 
 def _check_meter(meter: object) -> Meter:
@@ -215,7 +265,7 @@ class AggregateAccumulator:
         contribution = self._compiled.contribution
         tally = self._tally
         index = self._seen - 1
-        for index, event in enumerate(events, self._seen):
+        for index, event in enumerate(_iterate(events), self._seen):
             view = read_event(event, index)
             if view.source != "user" or not predicate(view, index):
                 continue
@@ -393,13 +443,8 @@ class UsageAccumulator:
         at_start: bool = True,
     ) -> None:
         self._compiled = CompiledMeter(_check_meter(meter))
-        self._customer_id = (
-            None if customer_id is None else parse_id(customer_id, "customer_id")
-        )
-        self._external_customer_id = (
-            None
-            if external_customer_id is None
-            else parse_text(external_customer_id, "external_customer_id")
+        self._customer_id, self._external_customer_id = customer_keys(
+            customer_id, external_customer_id
         )
         if not isinstance(at_start, bool):
             raise InvalidTypeError("must be a bool", path="at_start", value=at_start)
@@ -434,7 +479,7 @@ class UsageAccumulator:
         try:
             if (customer_id is None) == (external_customer_id is None):
                 # No customer (every event counts) or both keys: read each event.
-                for index, event in enumerate(events, self._seen):
+                for index, event in enumerate(_iterate(events), self._seen):
                     take(event, index)
                 return
             # One customer key: the hot path of a per-customer fold. An event of
@@ -444,7 +489,7 @@ class UsageAccumulator:
             wanted = customer_id if customer_id is not None else external_customer_id
             # A UUID may be written in upper case too; `_in_scope` then decides.
             shout = wanted.upper() if customer_id is not None else wanted  # type: ignore[union-attr]
-            for index, event in enumerate(events, self._seen):
+            for index, event in enumerate(_iterate(events), self._seen):
                 try:
                     found = event[key]  # type: ignore[index]
                     if found != wanted and found != shout:
@@ -456,19 +501,7 @@ class UsageAccumulator:
             self._seen = index + 1
 
     def _in_scope(self, view: EventView) -> bool:
-        customer_id = self._customer_id
-        external_customer_id = self._external_customer_id
-        if customer_id is None and external_customer_id is None:
-            return True
-        event_customer = view.customer_id
-        return (
-            customer_id is not None
-            and event_customer is not None
-            and (event_customer == customer_id or event_customer.lower() == customer_id)
-        ) or (
-            external_customer_id is not None
-            and view.external_customer_id == external_customer_id
-        )
+        return belongs(view, self._customer_id, self._external_customer_id)
 
     def _take(self, event: object, index: int) -> None:
         """Fold one event of the stream, at position ``index``.
