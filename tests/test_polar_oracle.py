@@ -46,8 +46,8 @@ _TIMESTAMPS = ("timestamp", "optional_timestamp")
 
 
 def _instant(text: str) -> datetime:
-    """Parse with the standard library (Python 3.11 reads 'Z' and offsets)."""
-    moment = datetime.fromisoformat(text)
+    """Parse with the standard library (spelling 'Z' as '+00:00' for Python 3.10)."""
+    moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] == "Z" else text)
     assert moment.utcoffset() is not None, text
     return moment
 
