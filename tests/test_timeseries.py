@@ -383,6 +383,54 @@ def test_new_york_spring_forward_day_has_23_hourly_buckets() -> None:
 
 
 @pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        pytest.param(
+            "1965-10-31T00:00-07:00",
+            "1965-10-31T03:00-09:00",
+            [
+                "1965-10-31T00:00-07:00",
+                "1965-10-31T01:00-07:00",
+                "1965-10-31T00:00-09:00",
+                "1965-10-31T01:00-09:00",
+                "1965-10-31T02:00-09:00",
+                "1965-10-31T03:00-09:00",
+            ],
+            id="both-passes-of-two-repeated-hours",
+        ),
+        pytest.param(
+            "1965-10-31T01:30-07:00",
+            "1965-10-31T01:30-09:00",
+            [
+                "1965-10-31T01:00-07:00",
+                "1965-10-31T00:00-09:00",
+                "1965-10-31T01:00-09:00",
+            ],
+            id="a-later-bucket-with-an-earlier-wall-clock-time",
+        ),
+        pytest.param(
+            "1965-10-31T00:30-09:00",
+            "1965-10-31T02:00-09:00",
+            [
+                "1965-10-31T00:00-09:00",
+                "1965-10-31T01:00-09:00",
+                "1965-10-31T02:00-09:00",
+            ],
+            id="start-in-the-second-pass",
+        ),
+    ],
+)
+def test_clocks_going_back_two_hours(start: str, end: str, expected: list[str]) -> None:
+    # Whitehorse went from 02:00 -07:00 back to 00:00 -09:00 on 1965-10-31: the
+    # second 00:00 comes after the first 01:00, and buckets follow time, not the
+    # wall clock.
+    series = count_series(
+        start=at(start), end=at(end), interval="hour", timezone="America/Whitehorse"
+    )
+    assert stamps(series) == [at(text) for text in expected]
+
+
+@pytest.mark.parametrize(
     ("zone", "day", "hours"),
     [
         pytest.param("Europe/Paris", "2025-10-26", 25, id="paris-fall-back"),

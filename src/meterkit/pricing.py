@@ -1,15 +1,26 @@
-"""Metered unit prices and the amount due for a quantity of units.
+"""Prices of a meter's units, and the amount due for a quantity of units.
 
-Rule 1: a `MeteredUnitPrice` is valid once built: ``unit_amount`` is an exact
-`Decimal` of cents per unit, > 0, below 1E+29, with at most 12 decimal places;
-``cap_amount`` is ``None`` or an ``int`` of cents >= 0. A ``float`` unit amount is
-refused: most decimal prices have no exact binary form, so a string is asked for.
-Rule 2: `amount_due` is exact up to one rounding. The billable units
-``max(0, consumed_units - credited_units)`` and their product with ``unit_amount``
-are exact; the product is rounded once, half away from zero, to whole cents
-(`meterkit._units.round_half_away_from_zero`), and only then capped at
-``cap_amount``.
-Rule 3: nothing here reads the ambient decimal context; the same arguments give the
+Rule 1: a price is valid once built. Four kinds exist, told apart by their
+``amount_type`` (the API's discriminator, never a constructor keyword):
+`MeteredUnitPrice` (``"metered_unit"``), `GraduatedPrice` (``"graduated"``),
+`VolumePrice` (``"volume"``) and `PackagePrice` (``"package"``); `Price` is their
+union. Amounts of cents that may be fractional (``unit_amount``,
+``package_amount``) are exact `Decimal` values with at most 12 decimal places,
+below 1E+29, given as ``str``, ``int`` or ``Decimal``: a ``float`` is refused,
+because most decimal prices have no exact binary form. Whole amounts of cents
+(``flat_amount``, ``cap_amount``) are ``int`` >= 0. Unit counts (``up_to``,
+``package_units``) are read like every unit count (`meterkit._units.parse_units`).
+Rule 2: tiers partition the billable units. Tier ``i`` holds the unit counts in
+``(up_to[i-1], up_to[i]]`` (``up_to[-1]`` being 0), so ``up_to`` is inclusive,
+strictly increasing, and ``None`` on the last tier only, which has no bound.
+Billable units ``b`` *reach* tier ``i`` when ``b > up_to[i-1]``: 0 units reach no
+tier, and any ``b`` in ``(0, up_to[0]]``, fractional or not, reaches the first.
+Rule 3: `amount_due` is exact up to one rounding. The billable units
+``max(0, consumed_units - credited_units)`` and the price's exact amount for them
+are computed without rounding; that amount is rounded once, half away from zero,
+to whole cents (`meterkit._units.round_half_away_from_zero`), and only then capped
+at ``cap_amount``.
+Rule 4: nothing here reads the ambient decimal context; the same arguments give the
 same cents whatever context the host application has set.
 """
 
@@ -17,8 +28,9 @@ from __future__ import annotations
 
 import decimal
 import math
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import attrs
 
@@ -33,16 +45,26 @@ from ._units import (
 )
 from .errors import InexactError, InvalidTypeError, ValidationError
 
-__all__ = ["MeteredUnitPrice", "amount_due"]
+__all__ = [
+    "GraduatedPrice",
+    "MeteredUnitPrice",
+    "PackagePrice",
+    "Price",
+    "Tier",
+    "VolumePrice",
+    "amount_due",
+]
 
 #: Most decimal places a unit amount may have (the API's limit).
 _MAX_PLACES = 12
 
-# The exact product of a unit amount and a unit count. A unit amount has at most
-# 41 significant digits (below 1E+29, down to 1E-12) and a unit count at most 50,
-# so a product needs at most 91 digits and its exponent stays within +-100: 200
-# digits and a wide exponent range make every product exact. The traps turn any
-# rounding into an error rather than a silently wrong amount.
+# The exact amounts of a price. An amount of cents has at most 41 significant
+# digits (below 1E+29, down to 1E-12) and a unit count at most 50, so a product needs
+# at most 91 digits; a count of packages stays below 1E+57 (1E+29 units in packages
+# of at least 1E-28), and the products of a graduated price, between 1E-40 and
+# 1E+58, add up within 100 digits. 200 digits and a wide exponent range make every
+# step exact. The traps turn any rounding into an error rather than a silently
+# wrong amount.
 _PRODUCT = decimal.Context(
     prec=200,
     rounding=decimal.ROUND_HALF_EVEN,
@@ -52,6 +74,7 @@ _PRODUCT = decimal.Context(
     traps=[
         decimal.Inexact,
         decimal.InvalidOperation,
+        decimal.DivisionByZero,
         decimal.Overflow,
         decimal.Underflow,
         decimal.Subnormal,
@@ -75,16 +98,16 @@ def _trim_places(number: Decimal, path: str, value: object) -> Decimal:
         )
     # Zeros past the 12th place carry no value: drop them so that the stored
     # coefficient stays short and products stay well inside `_PRODUCT`.
-    return Decimal((sign, digits[:-excess], exponent + excess))
+    return Decimal((sign, digits[:-excess] or (0,), exponent + excess))
 
 
-def _unit_amount(value: object) -> Decimal:
-    path = "unit_amount"
+def _cents_amount(value: object, path: str, *, zero_ok: bool = False) -> Decimal:
+    """An exact amount of cents (Rule 1): > 0, or >= 0 when ``zero_ok``."""
     if isinstance(value, float):
         example = repr(value) if math.isfinite(value) else "0.5"
         raise InvalidTypeError(
             "must not be a float, which cannot hold most decimal prices exactly; "
-            f"pass unit_amount as a string such as '{example}' to keep it exact",
+            f"pass {path} as a string such as '{example}' to keep it exact",
             path=path,
             value=value,
         )
@@ -93,19 +116,85 @@ def _unit_amount(value: object) -> Decimal:
             "must be a str, int or Decimal such as '0.5'", path=path, value=value
         )
     number = decimal_from_number(value, path)
-    if number <= 0:
-        raise ValidationError("must be > 0", path=path, value=value)
-    if number.adjusted() > MAX_UNITS_EXPONENT:
+    if number < 0 or (number == 0 and not zero_ok):
+        raise ValidationError(
+            "must be >= 0" if zero_ok else "must be > 0", path=path, value=value
+        )
+    if number and number.adjusted() > MAX_UNITS_EXPONENT:
         raise ValidationError(
             f"must be below 1E+{MAX_UNITS_EXPONENT + 1}", path=path, value=value
         )
     return _trim_places(number, path, value)
 
 
+def _unit_amount(value: object) -> Decimal:
+    return _cents_amount(value, "unit_amount")
+
+
+def _tier_unit_amount(value: object) -> Decimal:
+    return _cents_amount(value, "unit_amount", zero_ok=True)
+
+
+def _package_amount(value: object) -> Decimal:
+    return _cents_amount(value, "package_amount")
+
+
 def _cap_amount(value: object) -> int | None:
     if value is None:
         return None
     return _fields.parse_count(value, "cap_amount")
+
+
+def _flat_amount(value: object) -> int:
+    return _fields.parse_count(value, "flat_amount")
+
+
+def _positive_units(value: object, path: str) -> Decimal:
+    if decimal_from_number(value, path) <= 0:
+        raise ValidationError("must be > 0", path=path, value=value)
+    return parse_units(value, path)
+
+
+def _up_to(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    return _positive_units(value, "up_to")
+
+
+def _package_units(value: object) -> Decimal:
+    return _positive_units(value, "package_units")
+
+
+def _rounding(value: object) -> Literal["up", "down"]:
+    if isinstance(value, str) and value == "up":
+        return "up"
+    if isinstance(value, str) and value == "down":
+        return "down"
+    raise ValidationError(
+        "must be 'up' (every started package is paid) or 'down' (every full one)",
+        path="rounding",
+        value=value,
+    )
+
+
+def _multiply(left: Decimal, right: Decimal) -> Decimal:
+    try:
+        return _PRODUCT.multiply(left, right)
+    except decimal.DecimalException:  # pragma: no cover - bounds make this exact
+        raise InexactError(
+            "a product of the price is not exact in 200 significant digits",
+            value=(left, right),
+        ) from None
+
+
+def _add(left: Decimal, right: Decimal) -> Decimal:
+    try:
+        return _PRODUCT.add(left, right)
+    except decimal.DecimalException:  # pragma: no cover - bounds make this exact
+        raise InexactError(
+            "a sum of the price is not exact in 200 significant digits",
+            value=(left, right),
+        ) from None
 
 
 @attrs.frozen(kw_only=True)
@@ -131,19 +220,213 @@ class MeteredUnitPrice:
     cap_amount: int | None = attrs.field(default=None, converter=_cap_amount)
     meter_id: str = attrs.field(converter=_fields.meter_id_field)
 
+    def _exact_amount(self, billable: Decimal) -> Decimal:
+        return _multiply(self.unit_amount, billable)
+
+
+@attrs.frozen(kw_only=True)
+class Tier:
+    """One tier of a `GraduatedPrice` or a `VolumePrice`.
+
+    ``up_to`` is the tier's inclusive upper bound in units (``None`` on the last
+    tier only: no bound), ``unit_amount`` its price in cents per unit (a ``str``,
+    ``int`` or ``Decimal`` >= 0 with at most 12 decimal places; 0 makes a free
+    tier), and ``flat_amount`` the whole cents added once when the tier is reached.
+
+    >>> Tier(up_to=1000, unit_amount="0.5", flat_amount=100)
+    Tier(up_to=Decimal('1000'), unit_amount=Decimal('0.5'), flat_amount=100)
+    """
+
+    up_to: Decimal | None = attrs.field(converter=_up_to)
+    unit_amount: Decimal = attrs.field(converter=_tier_unit_amount)
+    flat_amount: int = attrs.field(default=0, converter=_flat_amount)
+
+
+def _tiers(value: object) -> tuple[Tier, ...]:
+    """Tiers in increasing order, every one bounded but the last (Rule 2)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise InvalidTypeError(
+            "must be a list or tuple of Tier", path="tiers", value=value
+        )
+    tiers = tuple(value)
+    if not tiers:
+        raise ValidationError("must hold at least one tier", path="tiers", value=value)
+    last = len(tiers) - 1
+    previous: Decimal | None = None
+    for index, tier in enumerate(tiers):
+        if not isinstance(tier, Tier):
+            raise InvalidTypeError("must be a Tier", path=f"tiers[{index}]", value=tier)
+        path = f"tiers[{index}].up_to"
+        if index == last:
+            if tier.up_to is not None:
+                raise ValidationError(
+                    "must be None on the last tier, which has no upper bound",
+                    path=path,
+                    value=tier.up_to,
+                )
+        elif tier.up_to is None:
+            raise ValidationError(
+                "must be set on every tier but the last (only the last tier is "
+                "unbounded)",
+                path=path,
+                value=None,
+            )
+        elif previous is not None and tier.up_to <= previous:
+            raise ValidationError(
+                f"must be above the bound of the tier before it ({previous}): "
+                "tiers go in increasing order",
+                path=path,
+                value=tier.up_to,
+            )
+        previous = tier.up_to
+    return tiers
+
+
+@attrs.frozen(kw_only=True)
+class GraduatedPrice:
+    """Each unit at the rate of the tier it falls in, plus every reached tier's flat.
+
+    ``amount_type`` is always ``"graduated"``. With tiers up to 1000 units at 1
+    cent and beyond at 0.5 cents (and 100 cents once that tier is reached), 1500
+    units cost 1000 + 250 + 100 cents:
+
+    >>> price = GraduatedPrice(
+    ...     meter_id="d498a884-e2cd-4d3e-8002-f536468a8b22",
+    ...     tiers=[Tier(up_to=1000, unit_amount=1),
+    ...            Tier(up_to=None, unit_amount="0.5", flat_amount=100)])
+    >>> amount_due(price, 1000), amount_due(price, 1500)
+    (1000, 1350)
+    """
+
+    amount_type: Literal["graduated"] = attrs.field(init=False, default="graduated")
+    tiers: tuple[Tier, ...] = attrs.field(converter=_tiers)
+    cap_amount: int | None = attrs.field(default=None, converter=_cap_amount)
+    meter_id: str = attrs.field(converter=_fields.meter_id_field)
+
+    def _exact_amount(self, billable: Decimal) -> Decimal:
+        amount = ZERO
+        lower = ZERO
+        for tier in self.tiers:
+            if billable <= lower:
+                break  # this tier and the ones above it are not reached
+            upper = billable if tier.up_to is None else min(billable, tier.up_to)
+            units = _PRODUCT.subtract(upper, lower)  # exact: both fit `UNITS`
+            amount = _add(amount, _multiply(tier.unit_amount, units))
+            amount = _add(amount, Decimal(tier.flat_amount))
+            lower = upper
+        return amount
+
+
+@attrs.frozen(kw_only=True)
+class VolumePrice:
+    """All units at the rate of the tier the total falls in, plus that tier's flat.
+
+    ``amount_type`` is always ``"volume"``. A volume amount need not grow with the
+    units: here 1000 units cost 1000 cents and 1001 units 500.5, rounded to 501:
+
+    >>> price = VolumePrice(
+    ...     meter_id="d498a884-e2cd-4d3e-8002-f536468a8b22",
+    ...     tiers=[Tier(up_to=1000, unit_amount=1),
+    ...            Tier(up_to=None, unit_amount="0.5")])
+    >>> amount_due(price, 1000), amount_due(price, 1001)
+    (1000, 501)
+    """
+
+    amount_type: Literal["volume"] = attrs.field(init=False, default="volume")
+    tiers: tuple[Tier, ...] = attrs.field(converter=_tiers)
+    cap_amount: int | None = attrs.field(default=None, converter=_cap_amount)
+    meter_id: str = attrs.field(converter=_fields.meter_id_field)
+
+    def tier_of(self, units: Decimal) -> Tier | None:
+        """The tier holding a total of ``units``, or ``None`` for 0 units.
+
+        >>> VolumePrice(meter_id="d498a884-e2cd-4d3e-8002-f536468a8b22",
+        ...             tiers=[Tier(up_to=10, unit_amount=2),
+        ...                    Tier(up_to=None, unit_amount=1)]).tier_of(Decimal(10))
+        Tier(up_to=Decimal('10'), unit_amount=Decimal('2'), flat_amount=0)
+        """
+        if units <= 0:
+            return None
+        for tier in self.tiers:
+            if tier.up_to is None or units <= tier.up_to:
+                return tier
+        raise AssertionError(
+            "unreachable: the last tier has no bound"
+        )  # pragma: no cover
+
+    def _exact_amount(self, billable: Decimal) -> Decimal:
+        tier = self.tier_of(billable)
+        if tier is None:
+            return ZERO
+        return _add(_multiply(tier.unit_amount, billable), Decimal(tier.flat_amount))
+
+
+@attrs.frozen(kw_only=True)
+class PackagePrice:
+    """``package_amount`` cents for every started (or every full) package of units.
+
+    ``amount_type`` is always ``"package"``. ``package_units`` is the size of a
+    package (units > 0); ``package_amount`` its price in cents (a ``str``, ``int``
+    or ``Decimal`` > 0 with at most 12 decimal places); ``rounding`` is ``"up"``
+    (a started package is paid in full) or ``"down"`` (only full packages are).
+
+    >>> up = PackagePrice(meter_id="d498a884-e2cd-4d3e-8002-f536468a8b22",
+    ...                   package_units=1000, package_amount=50)
+    >>> amount_due(up, 1000), amount_due(up, 1001)
+    (50, 100)
+    >>> down = attrs.evolve(up, rounding="down")
+    >>> amount_due(down, 1999), amount_due(down, 2000)
+    (50, 100)
+    """
+
+    amount_type: Literal["package"] = attrs.field(init=False, default="package")
+    package_units: Decimal = attrs.field(converter=_package_units)
+    package_amount: Decimal = attrs.field(converter=_package_amount)
+    rounding: Literal["up", "down"] = attrs.field(default="up", converter=_rounding)
+    cap_amount: int | None = attrs.field(default=None, converter=_cap_amount)
+    meter_id: str = attrs.field(converter=_fields.meter_id_field)
+
+    def packages(self, units: Decimal) -> int:
+        """How many packages ``units`` make, by ``rounding``.
+
+        >>> PackagePrice(meter_id="d498a884-e2cd-4d3e-8002-f536468a8b22",
+        ...              package_units="2.5", package_amount=1).packages(Decimal(6))
+        3
+        """
+        # Integer division and remainder are exact in `_PRODUCT`: the quotient has
+        # fewer than 60 digits.
+        full = int(_PRODUCT.divide_int(units, self.package_units))
+        started = self.rounding == "up" and bool(
+            _PRODUCT.remainder(units, self.package_units)
+        )
+        return full + started
+
+    def _exact_amount(self, billable: Decimal) -> Decimal:
+        return _multiply(Decimal(self.packages(billable)), self.package_amount)
+
+
+#: Every kind of price; `amount_due` takes any of them, and
+#: ``from_dict(Price, data)`` picks the kind from ``data["amount_type"]``.
+Price: TypeAlias = MeteredUnitPrice | GraduatedPrice | VolumePrice | PackagePrice
+
 
 def amount_due(
-    price: MeteredUnitPrice,
+    price: Price,
     consumed_units: Decimal | int | float | str,
     credited_units: int = 0,
 ) -> int:
     """The cents due for ``consumed_units`` at ``price``, after ``credited_units``.
 
-    ``billable = max(0, consumed_units - credited_units)``; the amount is
-    ``unit_amount * billable`` rounded once, half away from zero, to whole cents,
-    then capped at ``cap_amount`` when the price has one. ``consumed_units`` is
-    read like every unit count (``int``, ``str``, ``Decimal``, or a ``float`` by
-    its shortest repr); ``credited_units`` is an ``int`` >= 0.
+    ``billable = max(0, consumed_units - credited_units)``; the price's exact
+    amount for the billable units is rounded once, half away from zero, to whole
+    cents, then capped at ``cap_amount`` when the price has one. The exact amount
+    is ``unit_amount * billable`` for a `MeteredUnitPrice`; each unit at its
+    tier's rate plus every reached tier's ``flat_amount`` for a `GraduatedPrice`;
+    every unit at the rate of the tier holding ``billable`` plus that tier's
+    ``flat_amount`` for a `VolumePrice`; the number of packages times
+    ``package_amount`` for a `PackagePrice`. ``consumed_units`` is read like every
+    unit count (``int``, ``str``, ``Decimal``, or a ``float`` by its shortest
+    repr); ``credited_units`` is an ``int`` >= 0.
 
     >>> meter_id = "d498a884-e2cd-4d3e-8002-f536468a8b22"
     >>> price = MeteredUnitPrice(unit_amount=100, meter_id=meter_id)
@@ -160,8 +443,13 @@ def amount_due(
     >>> amount_due(tiny, 10**12)
     1
     """
-    if not isinstance(price, MeteredUnitPrice):
-        raise InvalidTypeError("must be a MeteredUnitPrice", path="price", value=price)
+    if not isinstance(price, Price):
+        raise InvalidTypeError(
+            "must be a price: MeteredUnitPrice, GraduatedPrice, VolumePrice or "
+            "PackagePrice",
+            path="price",
+            value=price,
+        )
     consumed = parse_units(consumed_units, "consumed_units")
     credited = _fields.parse_count(credited_units, "credited_units")
     # Comparing a Decimal with an int is exact and context-free. Deciding here keeps
@@ -172,15 +460,7 @@ def amount_due(
         billable = ZERO
     else:
         billable = subtract_units(consumed, Decimal(credited))
-    try:
-        exact = _PRODUCT.multiply(price.unit_amount, billable)
-    except decimal.DecimalException:  # pragma: no cover - bounds make this exact
-        raise InexactError(
-            "unit_amount * billable units is not exact in 200 significant digits",
-            path="consumed_units",
-            value=(price.unit_amount, billable),
-        ) from None
-    amount = round_half_away_from_zero(exact)
+    amount = round_half_away_from_zero(price._exact_amount(billable))
     if price.cap_amount is not None and amount > price.cap_amount:
         return price.cap_amount
     return amount
