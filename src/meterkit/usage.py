@@ -20,7 +20,11 @@ saw that id. A chunk at the start of the log folds everything at once and keeps 
 the ids. Memory is therefore constant for events without ``external_id`` and grows
 with the number of distinct ``external_id`` values otherwise (the ids themselves, and
 for ``at_start=False`` chunks one small entry per id).
-Rule 5 (exactness): int values sum as Python ints, others as `Decimal` in
+Rule 5 (extension): `grants` and `explain` subclass `UsageAccumulator` and override
+its two hooks, ``_in_scope(view)`` and ``_effect(view, index)``, so that their
+verdicts on scope, dedup, credits and resets are this module's own. Keep those two
+signatures stable (their tests fail if they change).
+Rule 6 (exactness): int values sum as Python ints, others as `Decimal` in
 `_units.UNITS`; only ``avg`` divides, to 34 significant digits, half-even
 (`AVG_CONTEXT`).
 """
