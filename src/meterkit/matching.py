@@ -15,7 +15,8 @@ Rule 4 (aggregations): ``sum``/``max``/``min``/``avg`` read a numeric property
 match at all. ``unique`` counts distinct non-null values by JSON type and value.
 
 A meter is compiled once into plain closures (`compile_meter`), so the per-event
-work is a few calls with no re-interpretation of the filter tree.
+work is a few calls with no re-interpretation of the filter tree. `compile_refusal`
+says why a filter refuses an event, from the very same clause predicates.
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ from .meters import (
     UniqueAggregation,
 )
 
-__all__ = ["NO_MATCH", "NO_VALUE", "CompiledMeter", "matches"]
+__all__ = [
+    "MISSING",
+    "NO_MATCH",
+    "NO_VALUE",
+    "CompiledMeter",
+    "Refusal",
+    "compile_refusal",
+    "matches",
+]
 
 _MISSING: Any = object()
 _INT_LIMIT = 10 ** (MAX_UNITS_EXPONENT + 1)
@@ -161,6 +170,62 @@ def compile_filter(filter_: Filter) -> Predicate:
     if filter_.conjunction == "and":
         return lambda view, index: all(part(view, index) for part in parts)
     return lambda view, index: any(part(view, index) for part in parts)
+
+
+#: What `compile_refusal` gives for an event: each clause that failed, with the value
+#: the event had for its property (`MISSING` when absent); empty when it passed.
+Refusal = tuple[tuple[FilterClause, Any], ...]
+#: The value `compile_refusal` reports for a property the event does not have.
+MISSING: Any = _MISSING
+
+
+def compile_refusal(filter_: Filter) -> Callable[[EventView, int], Refusal]:
+    """Why a filter refuses an event: the failing clauses and the values they saw.
+
+    Each verdict is `compile_clause`'s, so a refusal is empty exactly when
+    `compile_filter`'s predicate is true. An ``and`` fails at its first failing
+    clause and names that one (or, for a nested filter, that filter's refusal); an
+    ``or`` fails only when every clause fails, and names the refusal of each clause,
+    in order. For ``or(a, b)`` that is ``a`` and ``b``: making either pass would
+    let the event through.
+    """
+    parts = [
+        compile_refusal(c) if isinstance(c, Filter) else _clause_refusal(c)
+        for c in filter_.clauses
+    ]
+    if not parts:
+        return lambda view, index: ()
+    if len(parts) == 1 or filter_.conjunction == "and":
+
+        def first(view: EventView, index: int) -> Refusal:
+            for part in parts:
+                failed = part(view, index)
+                if failed:
+                    return failed
+            return ()
+
+        return first
+
+    def every(view: EventView, index: int) -> Refusal:
+        failed: list[tuple[FilterClause, Any]] = []
+        for part in parts:
+            found = part(view, index)
+            if not found:
+                return ()
+            failed.extend(found)
+        return tuple(failed)
+
+    return every
+
+
+def _clause_refusal(clause: FilterClause) -> Callable[[EventView, int], Refusal]:
+    passes = compile_clause(clause)
+    get = property_getter(clause.property)
+
+    def refusal(view: EventView, index: int) -> Refusal:
+        return () if passes(view, index) else ((clause, get(view, index)),)
+
+    return refusal
 
 
 class CompiledMeter:
