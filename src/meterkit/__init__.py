@@ -15,6 +15,8 @@ from .errors import (
     ValidationError,
 )
 from .events import Event
+from .explain import FailedClause, TraceEntry, explain
+from .grants import BurnDown, CreditGrant, Draw, GrantState, burn_down
 from .matching import matches
 from .meters import (
     CountAggregation,
@@ -24,8 +26,23 @@ from .meters import (
     PropertyAggregation,
     UniqueAggregation,
 )
-from .pricing import MeteredUnitPrice, amount_due
-from .serialization import from_dict, from_json, to_dict, to_json
+from .pricing import (
+    GraduatedPrice,
+    MeteredUnitPrice,
+    PackagePrice,
+    Price,
+    Tier,
+    VolumePrice,
+    amount_due,
+)
+from .serialization import (
+    from_dict,
+    from_json,
+    price_from_dict,
+    price_from_json,
+    to_dict,
+    to_json,
+)
 from .timeseries import (
     MeterQuantities,
     MeterQuantity,
@@ -39,11 +56,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AggregateAccumulator",
+    "BurnDown",
     "CountAggregation",
+    "CreditGrant",
     "CustomerMeter",
+    "Draw",
     "Event",
+    "FailedClause",
     "Filter",
     "FilterClause",
+    "GraduatedPrice",
+    "GrantState",
     "InexactError",
     "InvalidTypeError",
     "Meter",
@@ -53,21 +76,30 @@ __all__ = [
     "MeteredUnitPrice",
     "MeterkitError",
     "MissingFieldError",
+    "PackagePrice",
+    "Price",
     "PropertyAggregation",
     "SubscriptionMeter",
+    "Tier",
+    "TraceEntry",
     "UniqueAggregation",
     "Usage",
     "UsageAccumulator",
     "ValidationError",
+    "VolumePrice",
     "__version__",
     "aggregate",
     "amount_due",
     "build_subscription_meter",
+    "burn_down",
     "consume",
     "credit",
+    "explain",
     "from_dict",
     "from_json",
     "matches",
+    "price_from_dict",
+    "price_from_json",
     "quantities",
     "to_dict",
     "to_json",

@@ -18,6 +18,7 @@ The converters follow cattrs' preconf pattern: `make_converter(style)` builds on
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -38,6 +39,8 @@ from ._fields import format_timestamp, parse_rfc3339
 from ._units import units_to_json
 from .errors import InvalidTypeError, MeterkitError, MissingFieldError, ValidationError
 from .events import Event
+from .explain import FailedClause, TraceEntry
+from .grants import CreditGrant, Draw
 from .meters import (
     Aggregation,
     ClauseValue,
@@ -48,7 +51,14 @@ from .meters import (
     PropertyAggregation,
     UniqueAggregation,
 )
-from .pricing import MeteredUnitPrice
+from .pricing import (
+    GraduatedPrice,
+    MeteredUnitPrice,
+    PackagePrice,
+    Price,
+    Tier,
+    VolumePrice,
+)
 from .timeseries import MeterQuantities, MeterQuantity
 from .usage import Usage
 from .values import CustomerMeter, MeterRef, SubscriptionMeter
@@ -60,6 +70,8 @@ __all__ = [
     "from_dict",
     "from_json",
     "make_converter",
+    "price_from_dict",
+    "price_from_json",
     "to_dict",
     "to_json",
 ]
@@ -83,20 +95,32 @@ SHAPED_CLASSES: tuple[type, ...] = (
     UniqueAggregation,
     Event,
     Usage,
+    CreditGrant,
     MeteredUnitPrice,
+    Tier,
+    GraduatedPrice,
+    VolumePrice,
+    PackagePrice,
     MeterQuantity,
     MeterQuantities,
+    Draw,
+    FailedClause,
+    TraceEntry,
 )
 
 # Fields whose JSON form differs from their type's usual one: a unit price is
 # written as a decimal string, as the API does, so that it stays exact.
 _FIELD_UNSTRUCTURE: dict[tuple[type, str], Callable[[Any], Any]] = {
     (MeteredUnitPrice, "unit_amount"): str,
+    (Tier, "unit_amount"): str,
+    (PackagePrice, "package_amount"): str,
 }
 # ... and read from a string or an integer; the constructor refuses a float, with a
 # message that says why.
 _FIELD_STRUCTURE: dict[tuple[type, str], Callable[[Any, Any], Any]] = {
     (MeteredUnitPrice, "unit_amount"): lambda value, _: value,
+    (Tier, "unit_amount"): lambda value, _: value,
+    (PackagePrice, "package_amount"): lambda value, _: value,
 }
 
 
@@ -134,6 +158,12 @@ def _structure_int(value: object, _: object) -> int:
     return value
 
 
+def _structure_bool(value: object, _: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidTypeError("must be a JSON boolean", value=value)
+    return value
+
+
 def _structure_str(value: object, _: object) -> str:
     if not isinstance(value, str):
         raise InvalidTypeError("must be a JSON string", value=value)
@@ -167,6 +197,9 @@ def configure_converter(converter: cattrs.Converter, style: Style) -> None:
     converter.register_structure_hook(Decimal, _structure_number)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(str, _structure_str)
+    # Without its own hook a bool field would reach the int hook (bool is an int
+    # subclass), which refuses bools.
+    converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook(datetime, _structure_timestamp)
     converter.register_structure_hook_func(
         lambda t: t == (datetime | None), _structure_optional_timestamp
@@ -186,8 +219,12 @@ def configure_converter(converter: cattrs.Converter, style: Style) -> None:
         Aggregation,
         lambda data, _: converter.structure(data, _aggregation_class(data)),
     )
+    converter.register_structure_hook(
+        Price,
+        lambda data, _: converter.structure(data, _price_class(data, style)),
+    )
     converter.register_unstructure_hook_func(
-        lambda t: t in (Aggregation, FilterClause | Filter),
+        lambda t: t in (Aggregation, FilterClause | Filter, Price),
         converter.unstructure,
     )
     converter.register_structure_hook_func(
@@ -275,6 +312,36 @@ def _aggregation_class(data: object) -> type:
             f"must be one of {', '.join(_AGGREGATIONS)}", path="func", value=func
         )
     return _AGGREGATIONS[func]
+
+
+_PRICES: dict[str, type[Price]] = {
+    "metered_unit": MeteredUnitPrice,
+    "graduated": GraduatedPrice,
+    "volume": VolumePrice,
+    "package": PackagePrice,
+}
+
+
+def _price_class(data: object, style: Style) -> type[Price]:
+    """The price class named by ``amount_type``.
+
+    A document without ``amount_type`` but with a ``unit_amount`` is a metered
+    unit price, the only kind there was before the discriminator was read.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidTypeError("must be a JSON object", value=data)
+    key = json_key(MeteredUnitPrice, "amount_type", style)
+    kinds = ", ".join(map(repr, _PRICES))
+    if key not in data:
+        if json_key(MeteredUnitPrice, "unit_amount", style) in data:
+            return MeteredUnitPrice
+        raise MissingFieldError(
+            f"required key is missing; give one of {kinds}", path=key
+        )
+    kind = data[key]
+    if not isinstance(kind, str) or kind not in _PRICES:
+        raise ValidationError(f"must be one of {kinds}", path=key, value=kind)
+    return _PRICES[kind]
 
 
 def _renames(cls: type[Any], style: Style) -> dict[str, Any]:
@@ -433,6 +500,8 @@ def from_dict(cls: type[T], data: object, *, style: Style = "wire") -> T:
     meterkit.errors.ValidationError: $.id: must be a UUID such as '...' (got 'x')
     """
     converter = _converter(style)
+    if cls == Price:
+        return price_from_dict(data, style=style)  # type: ignore[return-value]
     _check_shaped(cls)
     fast = _FAST[style].get(cls)
     if fast is not None:
@@ -467,6 +536,45 @@ def from_json(cls: type[T], text: str | bytes, *, style: Style = "wire") -> T:
     return from_dict(cls, data, style=style)
 
 
+def price_from_dict(data: object, *, style: Style = "wire") -> Price:
+    """Read any kind of price, picked by its ``amount_type``.
+
+    The same as ``from_dict(Price, data)``, typed for mypy (whose ``type[T]``
+    cannot hold a union). A document without ``amount_type`` but with a
+    ``unit_amount`` is a `MeteredUnitPrice`; an unknown ``amount_type`` is a
+    `ValidationError` at ``$.amount_type``.
+
+    >>> price_from_dict({"amount_type": "package", "package_units": 1000,
+    ...                  "package_amount": "50", "rounding": "up",
+    ...                  "cap_amount": None,
+    ...                  "meter_id": "d498a884-e2cd-4d3e-8002-f536468a8b22"})
+    PackagePrice(amount_type='package', package_units=Decimal('1000'),
+                 package_amount=Decimal('50'), rounding='up', cap_amount=None,
+                 meter_id='d498a884-e2cd-4d3e-8002-f536468a8b22')
+    """
+    _check_style(style)
+    try:
+        cls = _price_class(data, style)
+    except MeterkitError as exc:
+        raise _translate(exc, Price, "$", style) from None
+    return from_dict(cls, data, style=style)
+
+
+def price_from_json(text: str | bytes, *, style: Style = "wire") -> Price:
+    """Parse a JSON document and read any kind of price from it."""
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise InvalidTypeError(
+            "must be a JSON document (str or bytes)", path="text", value=text
+        )
+    try:
+        data = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError and bad UTF-8 alike
+        raise ValidationError(f"is not valid JSON: {exc}", path="$") from None
+    except RecursionError:
+        raise ValidationError("is nested too deeply to read", path="$") from None
+    return price_from_dict(data, style=style)
+
+
 def _translate(
     exc: BaseException, cls: object, path: str, style: Style
 ) -> MeterkitError:
@@ -499,14 +607,29 @@ def _translate(
     return ValidationError(f"cannot be read: {exc}", path=path)
 
 
+_PATH_STEP = re.compile(r"\[[^\]]*\]|[^.\[]+")
+
+
 def _join(path: str, inner: str | None, cls: object, style: Style) -> str:
-    """Extend a JSON path by an error's own path (attribute names of ``cls``)."""
+    """Extend a JSON path by an error's own path (attribute names of ``cls``).
+
+    Names are written in ``style`` for as long as the path goes through attrs
+    classes and their tuples (``tiers[2].up_to`` is ``tiers[2].upTo`` in camel);
+    below anything else, a metadata mapping say, they are kept as they are.
+    """
     if not inner:
         return path
-    cut = min(
-        (i for i in (inner.find("."), inner.find("[")) if i >= 0), default=len(inner)
-    )
-    head, rest = inner[:cut], inner[cut:]
-    if isinstance(cls, type) and attrs.has(cls):
-        head = json_key(cls, head, style)
-    return f"{path}.{head}{rest}"
+    current: object = cls
+    for step in _PATH_STEP.findall(inner):
+        if step.startswith("["):
+            path += step
+            items = get_args(current) if get_origin(current) is tuple else ()
+            current = items[0] if items else None
+        elif isinstance(current, type) and attrs.has(current):
+            path += "." + json_key(current, step, style)
+            field = getattr(attrs.fields(attrs.resolve_types(current)), step, None)
+            current = None if field is None else field.type
+        else:
+            path += "." + step
+            current = None
+    return path

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from .. import __version__
 from ..errors import MeterkitError
 from ..timeseries import DEFAULT_MAX_BUCKETS, INTERVALS
+from ._explain import run_explain
 from ._io import Stop
 from ._quantities import run_quantities
 from ._usage import run_demo, run_usage
@@ -111,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--price",
         metavar="PRICE.json",
-        help="a MeteredUnitPrice of the meter, as wire JSON: adds 'amount' (cents)",
+        help="a price of the meter (amount_type metered_unit, graduated, volume "
+        "or package), as wire JSON: adds 'amount' (cents)",
     )
     sub.add_argument(
         "--customer",
@@ -156,6 +158,42 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_BUCKETS,
         metavar="N",
         help=f"the most buckets to build (default {DEFAULT_MAX_BUCKETS})",
+    )
+    sub.add_argument("--format", choices=("json", "table"), default="table")
+    quiet(sub)
+
+    sub = command(
+        "explain",
+        "what usage did with each event for one customer, and why",
+        run_explain,
+    )
+    meter(sub)
+    events(sub, skip=False)
+    who = sub.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--customer",
+        type=_customer,
+        metavar="ID",
+        help="the customer: a UUID is a customer_id, anything else an "
+        "external_customer_id",
+    )
+    who.add_argument(
+        "--external-customer",
+        type=_customer,
+        metavar="ID",
+        help="the customer, by external_customer_id",
+    )
+    sub.add_argument(
+        "--grants",
+        metavar="GRANTS.json",
+        help="credit grants, a JSON array of wire CreditGrants: says which grant "
+        "each unit came from",
+    )
+    sub.add_argument(
+        "--at",
+        metavar="TIME",
+        help="with --grants, the instant of the burn-down: RFC 3339, or a date or "
+        "time without offset, taken as UTC (default: the last event's)",
     )
     sub.add_argument("--format", choices=("json", "table"), default="table")
     quiet(sub)

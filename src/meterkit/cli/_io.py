@@ -25,8 +25,8 @@ from typing import IO, NoReturn, TypeVar, cast
 
 from ..errors import MeterkitError
 from ..meters import Meter
-from ..pricing import MeteredUnitPrice
-from ..serialization import from_json
+from ..pricing import Price
+from ..serialization import from_json, price_from_json
 
 __all__ = [
     "EventLines",
@@ -38,6 +38,7 @@ __all__ = [
     "number_text",
     "open_events",
     "read_document",
+    "read_price",
     "relocated",
     "table",
 ]
@@ -61,20 +62,30 @@ def display_name(path: str) -> str:
     return "<stdin>" if path == "-" else path
 
 
-def read_document(cls: type[T], path: str) -> T:
-    """A wire JSON document (a meter, a price) read from the file ``path``."""
+def _read_file(path: str, read: Callable[[bytes], T]) -> T:
+    """``read`` applied to the bytes of the file ``path``, errors made one line."""
     try:
         with open(path, "rb") as file:
             text = file.read()
     except OSError as exc:
         raise Stop(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        return from_json(cls, text)
+        return read(text)
     except MeterkitError as exc:
         raise Stop(f"{path}: {exc}") from None
 
 
-def check_price(price: MeteredUnitPrice, meter: Meter, path: str) -> None:
+def read_document(cls: type[T], path: str) -> T:
+    """A wire JSON document (a meter, a price) read from the file ``path``."""
+    return _read_file(path, lambda text: from_json(cls, text))
+
+
+def read_price(path: str) -> Price:
+    """A price of any kind (picked by its ``amount_type``) read from ``path``."""
+    return _read_file(path, price_from_json)
+
+
+def check_price(price: Price, meter: Meter, path: str) -> None:
     """A price must be one of the meter's."""
     if price.meter_id != meter.id:
         raise Stop(

@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import InexactError, MeterkitError
 from ..events import read_event
 from ..meters import Meter
-from ..pricing import MeteredUnitPrice, amount_due
+from ..pricing import MeteredUnitPrice, Price, amount_due
 from ..serialization import from_json, to_dict
 from ..usage import Usage, UsageAccumulator, usage
 from ._io import (
@@ -38,6 +38,7 @@ from ._io import (
     number_text,
     open_events,
     read_document,
+    read_price,
     relocated,
     table,
 )
@@ -170,7 +171,7 @@ def fold_usage(
 
 
 def usage_record(
-    key: CustomerKey, result: Usage, price: MeteredUnitPrice | None
+    key: CustomerKey, result: Usage, price: Price | None
 ) -> dict[str, Any]:
     """One output record: the customer, the units as `to_dict` writes them, cents."""
     record: dict[str, Any] = {key[0]: key[1]}
@@ -184,7 +185,7 @@ def usage_record(
 
 
 def write_usage(
-    results: list[tuple[CustomerKey, Usage]], price: MeteredUnitPrice | None, form: str
+    results: list[tuple[CustomerKey, Usage]], price: Price | None, form: str
 ) -> None:
     records = [usage_record(key, result, price) for key, result in results]
     fields = [*USAGE_FIELDS, *(["amount"] if price is not None else [])]
@@ -211,7 +212,7 @@ def run_usage(args: argparse.Namespace) -> int:
     meter = read_document(Meter, args.meter)
     price = None
     if args.price is not None:
-        price = read_document(MeteredUnitPrice, args.price)
+        price = read_price(args.price)
         check_price(price, meter, args.price)
     with open_events(args.events) as lines:
         results = fold_usage(
