@@ -34,6 +34,7 @@ from typing import Any, Literal
 import attrs
 
 from ._fields import parse_count, parse_int
+from ._tally import Tally
 from ._units import parse_units
 from .errors import InvalidTypeError, ValidationError
 from .events import EventView
@@ -46,7 +47,7 @@ from .meters import (
     PropertyAggregation,
     UniqueAggregation,
 )
-from .usage import Tally, UsageAccumulator
+from .usage import UsageAccumulator
 
 __all__ = ["KINDS", "FailedClause", "Kind", "TraceEntry", "explain"]
 

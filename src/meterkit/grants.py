@@ -41,11 +41,12 @@ from typing import Any, Literal
 import attrs
 
 from . import _fields
+from ._tally import Tally
 from ._units import ZERO, add_units, parse_units, subtract_units
 from .errors import InvalidTypeError, ValidationError
 from .events import EventView, event_time
 from .meters import Meter
-from .usage import Tally, UsageAccumulator
+from .usage import UsageAccumulator
 
 __all__ = ["BurnDown", "CreditGrant", "Draw", "GrantState", "burn_down"]
 

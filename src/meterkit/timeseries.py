@@ -21,7 +21,7 @@ quantity. Events outside every bucket are not counted.
 Rule 4 (totals): the total is the meter's aggregation over all the events of the
 series: the sum of the buckets for ``count`` and ``sum``, the extreme of the
 non-empty buckets for ``max``/``min``, and over all events (not over the buckets)
-for ``avg`` and ``unique``. Each bucket and the total are exact `usage.Tally` folds.
+for ``avg`` and ``unique``. Each bucket and the total are exact `_tally.Tally` folds.
 Rule 5 (billing periods): `build_subscription_meter` applies `usage` to the events
 whose time is in the half-open period ``[start, end)``, after dedup over the whole
 log, and prices the result with `pricing.amount_due`.
@@ -39,13 +39,14 @@ import attrs
 
 from . import _fields
 from ._fields import UTC, format_timestamp, parse_id, parse_timestamp
+from ._tally import Tally
 from ._units import parse_units
 from .errors import InvalidTypeError, ValidationError
 from .events import EventView, event_time, read_event
 from .matching import NO_MATCH, CompiledMeter
 from .meters import Meter
 from .pricing import Price, amount_due
-from .usage import Tally, belongs, customer_keys, usage
+from .usage import belongs, customer_keys, usage
 from .values import SubscriptionMeter
 
 __all__ = [

@@ -31,7 +31,6 @@ Rule 6 (exactness): int values sum as Python ints, others as `Decimal` in
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -39,10 +38,11 @@ from typing import Any
 import attrs
 
 from ._fields import parse_id, parse_text
-from ._units import MAX_UNITS_EXPONENT, ZERO, add_units, parse_units, subtract_units
+from ._tally import AVG_CONTEXT, Tally
+from ._units import ZERO, parse_units, subtract_units
 from .errors import InvalidTypeError, ValidationError
 from .events import EventView, read_event
-from .matching import NO_MATCH, NO_VALUE, CompiledMeter
+from .matching import NO_MATCH, CompiledMeter
 from .meters import Meter
 
 __all__ = [
@@ -53,19 +53,6 @@ __all__ = [
     "aggregate",
     "usage",
 ]
-
-_FINEST = -MAX_UNITS_EXPONENT
-_FINEST_STEP = Decimal(1).scaleb(_FINEST)
-
-#: The one context in which a unit quantity is rounded: the quotient of ``avg``
-#: (to 34 significant digits, half-even; a mean below 1E-28 to a multiple of it).
-AVG_CONTEXT = decimal.Context(
-    prec=34,
-    rounding=decimal.ROUND_HALF_EVEN,
-    Emax=999_999,
-    Emin=-999_999,
-    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
-)
 
 
 def _consumed(value: object) -> Decimal:
@@ -141,88 +128,6 @@ def belongs(
         external_customer_id is not None
         and view.external_customer_id == external_customer_id
     )
-
-
-class Tally:
-    """The commutative part of a fold: what the aggregation has seen so far.
-
-    ``count`` counts contributions; ``ints``/``decimals`` hold an exact sum;
-    ``low``/``high`` the extremes; ``distinct`` the keys of ``unique``.
-    """
-
-    __slots__ = ("count", "decimals", "distinct", "func", "high", "ints", "low")
-
-    def __init__(self, func: str) -> None:
-        self.func = func
-        self.count = 0
-        self.ints = 0
-        self.decimals = ZERO
-        self.low: Any = None
-        self.high: Any = None
-        self.distinct: set[Any] | None = set() if func == "unique" else None
-
-    def add(self, value: Any) -> None:
-        """Add one contribution (see `CompiledMeter.contribution`).
-
-        A contribution that cannot be added exactly raises before anything changes.
-        """
-        func = self.func
-        if func in ("sum", "avg"):
-            if type(value) is int:
-                self.ints += value
-            else:
-                self.decimals = add_units(self.decimals, value)
-        self.count += 1
-        if func in ("count", "sum", "avg"):
-            return
-        if func == "unique":
-            if value is not NO_VALUE:
-                self.distinct.add(value)  # type: ignore[union-attr]
-            return
-        if func == "max":
-            if self.high is None or value > self.high:
-                self.high = value
-        elif self.low is None or value < self.low:
-            self.low = value
-
-    def absorb(self, other: Tally) -> None:
-        """Merge ``other`` into this tally (order does not matter)."""
-        self.count += other.count
-        self.ints += other.ints
-        self.decimals = add_units(self.decimals, other.decimals)
-        if other.high is not None and (self.high is None or other.high > self.high):
-            self.high = other.high
-        if other.low is not None and (self.low is None or other.low < self.low):
-            self.low = other.low
-        if self.distinct is not None and other.distinct is not None:
-            self.distinct |= other.distinct
-
-    def copy(self) -> Tally:
-        twin = Tally(self.func)
-        twin.absorb(self)
-        return twin
-
-    def quantity(self) -> Decimal:
-        """The aggregation's value; 0 when nothing matched."""
-        func = self.func
-        if func == "count":
-            return Decimal(self.count)
-        if func == "unique":
-            return Decimal(len(self.distinct or ()))
-        if func in ("max", "min"):
-            extreme = self.high if func == "max" else self.low
-            return ZERO if extreme is None else Decimal(extreme)
-        total = add_units(Decimal(self.ints), self.decimals)
-        if func == "sum":
-            return total
-        if not self.count:
-            return ZERO
-        mean = AVG_CONTEXT.divide(total, Decimal(self.count))
-        if mean and mean.adjusted() < _FINEST:
-            # Keep the mean a unit count: a mean below 1E-28 is rounded (half-even
-            # again) to a multiple of 1E-28, which the unit context can hold.
-            mean = mean.quantize(_FINEST_STEP, context=AVG_CONTEXT) or ZERO
-        return mean
 
 
 def _iterate(events: object) -> Iterator[object]:
