@@ -30,7 +30,7 @@ from ..events import read_event
 from ..meters import Meter
 from ..pricing import MeteredUnitPrice, Price, amount_due
 from ..serialization import from_json, to_dict
-from ..usage import Usage, UsageAccumulator, usage
+from ..usage import Usage, UsageAccumulator
 from ._io import (
     EventLines,
     Progress,
@@ -62,9 +62,8 @@ class UsageByCustomer:
     an event belongs to, so no event routed to a customer can be passed over.
     """
 
-    def __init__(self, meter: Meter, wanted: Sequence[str] | None, careful: bool):
+    def __init__(self, meter: Meter, wanted: Sequence[str] | None):
         self._meter = meter
-        self._careful = careful
         self._accumulators: dict[CustomerKey, UsageAccumulator] = {}
         self._keys: dict[tuple[str, str], CustomerKey] = {}
         self._wanted = list(wanted or ())
@@ -102,11 +101,6 @@ class UsageByCustomer:
             return
         if self._selected is not None and key not in self._selected:
             return
-        if self._careful and view.external_id is not None:
-            # An accumulator records an event's external_id before checking the
-            # rest of it, so a bad event would still claim its id from a later
-            # good one. A trial fold on its own raises the same errors first.
-            usage(self._meter, (event,))
         accumulator = self._accumulators.get(key)
         if accumulator is None:
             # Kept only once an event went in: a customer whose every line is
@@ -147,7 +141,7 @@ def fold_usage(
     progress: Progress,
 ) -> list[tuple[CustomerKey, Usage]]:
     """Fold the event ``lines`` of the file ``path`` per customer."""
-    by_customer = UsageByCustomer(meter, wanted, careful=skip_invalid)
+    by_customer = UsageByCustomer(meter, wanted)
     events = EventLines(
         path, lines, progress, (lambda message: None) if skip_invalid else None
     )
