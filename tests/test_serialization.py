@@ -23,7 +23,8 @@ from meterkit import (
     to_dict,
     to_json,
 )
-from meterkit.serialization import camel_case, make_converter
+from meterkit._paths import camel_case
+from meterkit.serialization import make_converter
 
 from .samples import (
     customer_meter,

@@ -41,6 +41,7 @@ from meterkit import (
     to_dict,
     to_json,
 )
+from meterkit._paths import join_path
 from meterkit.cli import main
 
 from .samples import METER_ID
@@ -1055,7 +1056,7 @@ def test_converters_pick_the_price_class(style: Any) -> None:
 def test_error_paths_follow_the_style_through_nested_classes(
     inner: str, cls: object, style: Any, joined: str
 ) -> None:
-    assert serialization._join("$", inner, cls, style) == joined
+    assert join_path("$", inner, cls, style) == joined
 
 
 def test_reading_one_kind_refuses_another() -> None:

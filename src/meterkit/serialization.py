@@ -9,7 +9,7 @@ a missing key, a wrong type, a naive timestamp or a derived value that contradic
 the others is a `MeterkitError` naming the JSON path (``$.meter.created_at``);
 unknown extra keys are ignored, for forward compatibility.
 Rule 3: nothing but `MeterkitError` escapes `from_dict`/`from_json`: cattrs'
-validation groups are translated here, in `_translate`, and nowhere else.
+validation groups are translated by `_paths.translate`, and nowhere else.
 
 The converters follow cattrs' preconf pattern: `make_converter(style)` builds one,
 `configure_converter` adds meterkit's hooks to any converter you already have.
@@ -18,7 +18,6 @@ The converters follow cattrs' preconf pattern: `make_converter(style)` builds on
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -27,8 +26,6 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import attrs
 import cattrs
 from cattrs.errors import (
-    ClassValidationError,
-    ForbiddenExtraKeysError,
     IterableValidationError,
     IterableValidationNote,
 )
@@ -36,6 +33,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._fastread import FALLBACK, make_fast_reader
 from ._fields import format_timestamp, parse_rfc3339
+from ._paths import STYLES, Style, check_style, json_key, translate
 from ._units import units_to_json
 from .errors import InvalidTypeError, MeterkitError, MissingFieldError, ValidationError
 from .events import Event
@@ -75,9 +73,6 @@ __all__ = [
     "to_dict",
     "to_json",
 ]
-
-Style = Literal["wire", "camel"]
-STYLES: tuple[Style, ...] = ("wire", "camel")
 
 T = TypeVar("T")
 
@@ -124,24 +119,6 @@ _FIELD_STRUCTURE: dict[tuple[type, str], Callable[[Any, Any], Any]] = {
 }
 
 
-def camel_case(name: str) -> str:
-    """``consumed_units`` -> ``consumedUnits``."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def json_key(cls: type, attribute: str, style: Style) -> str:
-    """The key under which ``cls.attribute`` appears in ``style``."""
-    return camel_case(attribute) if style == "camel" else attribute
-
-
-def _check_style(style: object) -> None:
-    if style not in STYLES:
-        raise ValidationError(
-            f"must be one of {', '.join(map(repr, STYLES))}", path="style", value=style
-        )
-
-
 # Scalar hooks. Reading from JSON is strict about types: a unit count is a JSON
 # number (not a string), an int is not a bool, a timestamp is an RFC 3339 string.
 
@@ -174,7 +151,8 @@ def _structure_timestamp(value: object, _: object) -> datetime:
     try:
         return parse_rfc3339(value, "")
     except MeterkitError as exc:
-        # The path is added by `_translate`, which knows where in the document we are.
+        # The path is added by `_paths.translate`, which knows where in the document
+        # we are.
         raise type(exc)(exc.reason, value=value) from None
 
 
@@ -188,7 +166,7 @@ def _unstructure_optional_timestamp(value: datetime | None) -> str | None:
 
 def configure_converter(converter: cattrs.Converter, style: Style) -> None:
     """Teach ``converter`` meterkit's scalar rules and the shapes of ``style``."""
-    _check_style(style)
+    check_style(style)
     converter.register_unstructure_hook(Decimal, units_to_json)
     converter.register_unstructure_hook(datetime, format_timestamp)
     converter.register_unstructure_hook_func(
@@ -450,7 +428,7 @@ _FAST: dict[Style, dict[type, Callable[[Any], Any]]] = {
 
 
 def _converter(style: object) -> cattrs.Converter:
-    _check_style(style)
+    check_style(style)
     return _CONVERTERS[style]  # type: ignore[index]  # checked just above
 
 
@@ -472,8 +450,8 @@ def to_dict(obj: object, *, style: Style = "wire") -> dict[str, Any]:
     """
     hooks = _UNSTRUCTURE_HOOKS.get(style)
     if hooks is None:
-        _check_style(style)
-        raise AssertionError  # pragma: no cover  # _check_style raised
+        check_style(style)
+        raise AssertionError  # pragma: no cover  # check_style raised
     cls = type(obj)
     hook = hooks.get(cls)
     if hook is None:
@@ -514,10 +492,10 @@ def from_dict(cls: type[T], data: object, *, style: Style = "wire") -> T:
         try:
             _DETAILED[style].structure(data, cls)
         except Exception as exc:  # noqa: BLE001  # none escapes
-            raise _translate(exc, cls, "$", style) from None
+            raise translate(exc, cls, "$", style) from None
         # The detailed reading accepted what the lean one refused: report the
         # lean error where it is, rather than return something half-read.
-        raise _translate(lean, cls, "$", style) from None  # pragma: no cover
+        raise translate(lean, cls, "$", style) from None  # pragma: no cover
     return result
 
 
@@ -552,11 +530,11 @@ def price_from_dict(data: object, *, style: Style = "wire") -> Price:
                  package_amount=Decimal('50'), rounding='up', cap_amount=None,
                  meter_id='d498a884-e2cd-4d3e-8002-f536468a8b22')
     """
-    _check_style(style)
+    check_style(style)
     try:
         cls = _price_class(data, style)
     except MeterkitError as exc:
-        raise _translate(exc, Price, "$", style) from None
+        raise translate(exc, Price, "$", style) from None
     return from_dict(cls, data, style=style)
 
 
@@ -573,63 +551,3 @@ def price_from_json(text: str | bytes, *, style: Style = "wire") -> Price:
     except RecursionError:
         raise ValidationError("is nested too deeply to read", path="$") from None
     return price_from_dict(data, style=style)
-
-
-def _translate(
-    exc: BaseException, cls: object, path: str, style: Style
-) -> MeterkitError:
-    """Turn whatever structuring raised into one `MeterkitError` located by JSON path.
-
-    cattrs groups field errors in a `ClassValidationError`, each with a note naming
-    the attribute; the first (in field order) is reported, with its path.
-    """
-    if isinstance(exc, ClassValidationError):
-        with_notes, without = exc.group_exceptions()
-        if with_notes:
-            inner, note = with_notes[0]
-            key = json_key(cls, note.name, style)  # type: ignore[arg-type]
-            return _translate(inner, note.type, f"{path}.{key}", style)
-        if without:
-            return _translate(without[0], cls, path, style)
-    if isinstance(exc, IterableValidationError):
-        with_notes_i, without_i = exc.group_exceptions()
-        if with_notes_i:
-            inner_i, note_i = with_notes_i[0]
-            return _translate(inner_i, note_i.type, f"{path}[{note_i.index}]", style)
-        if without_i:
-            return _translate(without_i[0], cls, path, style)
-    if isinstance(exc, KeyError) and not isinstance(exc, MeterkitError):
-        return MissingFieldError("required key is missing", path=path)
-    if isinstance(exc, MeterkitError):
-        return exc.at(_join(path, exc.path, cls, style))
-    if isinstance(exc, ForbiddenExtraKeysError):  # pragma: no cover  # we never forbid
-        return ValidationError(str(exc), path=path)
-    return ValidationError(f"cannot be read: {exc}", path=path)
-
-
-_PATH_STEP = re.compile(r"\[[^\]]*\]|[^.\[]+")
-
-
-def _join(path: str, inner: str | None, cls: object, style: Style) -> str:
-    """Extend a JSON path by an error's own path (attribute names of ``cls``).
-
-    Names are written in ``style`` for as long as the path goes through attrs
-    classes and their tuples (``tiers[2].up_to`` is ``tiers[2].upTo`` in camel);
-    below anything else, a metadata mapping say, they are kept as they are.
-    """
-    if not inner:
-        return path
-    current: object = cls
-    for step in _PATH_STEP.findall(inner):
-        if step.startswith("["):
-            path += step
-            items = get_args(current) if get_origin(current) is tuple else ()
-            current = items[0] if items else None
-        elif isinstance(current, type) and attrs.has(current):
-            path += "." + json_key(current, step, style)
-            field = getattr(attrs.fields(attrs.resolve_types(current)), step, None)
-            current = None if field is None else field.type
-        else:
-            path += "." + step
-            current = None
-    return path
