@@ -32,7 +32,7 @@ from ._fields import parse_rfc3339
 from ._units import MAX_UNITS_EXPONENT, units_to_json
 from .errors import MeterkitError
 
-__all__ = ["FALLBACK", "make_fast_reader"]
+__all__ = ["FALLBACK", "derived_agrees", "make_fast_reader"]
 
 #: What a fast reader returns when the ordinary path must decide.
 FALLBACK: Any = object()
@@ -167,7 +167,7 @@ def make_fast_reader(
         "_max_credited": _fields.MAX_CREDITED_UNITS,
         "_new": object.__new__,
         "_cls": cls,
-        "_agrees": _agrees,
+        "_agrees": derived_agrees,
         "_post_init": getattr(cls, "__attrs_post_init__", None),
         "_MeterkitError": MeterkitError,
     }
@@ -181,7 +181,18 @@ def make_fast_reader(
     for field in attrs.fields(attrs.resolve_types(cls)):
         key = key_of(cls, field.name)
         if not field.init:
+            # A field the constructor does not take: a constant such as ``func``
+            # (stored here, as attrs' __init__ would) or one computed by
+            # ``__attrs_post_init__`` such as ``balance``; either must agree with
+            # the document.
             derived.append((field.name, key))
+            if field.default is attrs.NOTHING:
+                continue
+            if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+                return None
+            names[f"_default_{field.name}"] = field.default
+            names[f"_set_{field.name}"] = cls.__dict__[field.name].__set__
+            lines.append(f"    _set_{field.name}(obj, _default_{field.name})")
             continue
         kind = kinds.get(field.converter)
         if kind is not None:
@@ -219,9 +230,19 @@ def make_fast_reader(
     return reader
 
 
-def _agrees(computed: Any, given: Any) -> bool:
+def derived_agrees(computed: Any, given: Any) -> bool:
+    """Whether a document's value of a derived field agrees with the computed one.
+
+    The one rule for both reading paths (`serialization` uses it too): same JSON
+    type, or numbers (never bools) of equal value; a float given for an int (the
+    nearest double, as a doubles-only JSON writer sends it) agrees when it is
+    that int's nearest double.
+    """
     if isinstance(computed, Decimal):
         computed = units_to_json(computed)
     if type(given) is float and type(computed) is int:
         return given == float(computed)
-    return type(given) in (int, float) and given == computed
+    return (
+        type(given) is type(computed)
+        or (isinstance(given, (int, float)) and not isinstance(given, bool))
+    ) and given == computed

@@ -31,7 +31,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._fastread import FALLBACK, make_fast_reader
+from ._fastread import FALLBACK, derived_agrees, make_fast_reader
 from ._fields import format_timestamp, parse_rfc3339
 from ._paths import STYLES, Style, check_style, json_key, translate
 from ._units import units_to_json
@@ -365,15 +365,7 @@ def _check_derived(value: object, name: str, given: object) -> None:
     computed = getattr(value, name)
     if isinstance(computed, Decimal):
         computed = units_to_json(computed)
-    if type(given) is float and type(computed) is int:
-        # A JSON writer with doubles only (the SDKs) sends the nearest double.
-        agrees = given == float(computed)
-    else:
-        agrees = (
-            type(given) is type(computed)
-            or (isinstance(given, (int, float)) and not isinstance(given, bool))
-        ) and given == computed
-    if not agrees:
+    if not derived_agrees(computed, given):
         raise ValidationError(
             f"contradicts the other fields, which give {computed!r}",
             path=name,

@@ -13,7 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meterkit import CustomerMeter, MeterkitError, MeterRef, SubscriptionMeter
+from meterkit import (
+    CountAggregation,
+    CustomerMeter,
+    MeterkitError,
+    MeterRef,
+    SubscriptionMeter,
+)
 from meterkit._fastread import FALLBACK
 from meterkit.serialization import _DETAILED, _FAST
 
@@ -107,3 +113,25 @@ def test_errors_still_name_paths() -> None:
     else:  # pragma: no cover
         raise AssertionError("expected a refusal")
     assert issubclass(MeterkitError, Exception)
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param({"func": "count"}, id="with-func"),
+        pytest.param({}, id="func-absent"),
+        pytest.param({"func": "sum"}, id="func-contradicts"),
+    ],
+)
+def test_constant_fields_are_set_by_every_fast_reader(
+    document: dict[str, Any], style: Any
+) -> None:
+    # CountAggregation's only field is a constant the constructor does not take;
+    # a fast reader once built it without setting that field at all.
+    for cls, reader in _FAST[style].items():
+        if cls is CountAggregation:
+            _check(cls, document, style)
+            value = reader(document)
+            assert value is FALLBACK or value.func == "count"
+    assert CountAggregation in _FAST[style]
