@@ -274,10 +274,9 @@ def _contribution(meter: Meter) -> Getter:
     if isinstance(aggregation, CountAggregation):
         return lambda view, index: None
     get = property_getter(aggregation.property)
+    # Where an error about an event's aggregation property points, by index.
+    where = f"events[{{}}].metadata.{aggregation.property.removeprefix('metadata.')}"
     if isinstance(aggregation, UniqueAggregation):
-        where = (
-            f"events[{{}}].metadata.{aggregation.property.removeprefix('metadata.')}"
-        )
 
         def key(view: EventView, index: int) -> Any:
             value = get(view, index)
@@ -290,7 +289,6 @@ def _contribution(meter: Meter) -> Getter:
 
         return key
     assert isinstance(aggregation, PropertyAggregation)
-    path = f"events[{{}}].metadata.{aggregation.property.removeprefix('metadata.')}"
 
     def number(view: EventView, index: int) -> Any:
         value = get(view, index)
@@ -300,7 +298,7 @@ def _contribution(meter: Meter) -> Getter:
         if not _is_number(value):
             return NO_MATCH
         # Negative, huge or over-precise values are errors naming the event.
-        return parse_units(value, path.format(index))
+        return parse_units(value, where.format(index))
 
     return number
 
