@@ -376,7 +376,7 @@ def test_non_mapping(data: object) -> None:
         from_dict(SubscriptionMeter, data)
 
 
-@pytest.mark.parametrize("style", ["snake", "", None, "WIRE"])
+@pytest.mark.parametrize("style", ["snake", "", None, "WIRE", ["wire"]])
 def test_unknown_style(style: Any) -> None:
     with pytest.raises(
         ValidationError, match=r"^style: must be one of 'wire', 'camel'"
@@ -389,6 +389,8 @@ def test_unknown_style(style: Any) -> None:
 def test_unshaped_class() -> None:
     with pytest.raises(InvalidTypeError, match=r"^cls: has no JSON shape"):
         from_dict(dict, {})
+    with pytest.raises(InvalidTypeError, match=r"^cls: has no JSON shape"):
+        from_dict([], {})  # type: ignore[call-overload]  # unhashable, still named
     with pytest.raises(InvalidTypeError):
         to_dict({"a": 1})
 

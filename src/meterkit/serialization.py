@@ -440,7 +440,7 @@ def to_dict(obj: object, *, style: Style = "wire") -> dict[str, Any]:
     >>> list(to_dict(example_customer_meter(), style="camel"))[:3]
     ['id', 'createdAt', 'modifiedAt']
     """
-    hooks = _UNSTRUCTURE_HOOKS.get(style)
+    hooks = _UNSTRUCTURE_HOOKS.get(style) if type(style) is str else None
     if hooks is None:
         check_style(style)
         raise AssertionError  # pragma: no cover  # check_style raised
@@ -469,15 +469,17 @@ def from_dict(cls: type[T], data: object, *, style: Style = "wire") -> T:
     ...
     meterkit.errors.ValidationError: $.id: must be a UUID such as '...' (got 'x')
     """
+    # The fast reader first: the checks below cost as much as it does.
+    readers = _FAST.get(style) if type(style) is str else None
+    fast = readers.get(cls) if readers is not None and type(cls) is type else None
+    if fast is not None:
+        value: T = fast(data)
+        if value is not FALLBACK:
+            return value
     converter = _converter(style)
     if cls == Price:
         return price_from_dict(data, style=style)  # type: ignore[return-value]
     _check_shaped(cls)
-    fast = _FAST[style].get(cls)
-    if fast is not None:
-        value = fast(data)
-        if value is not FALLBACK:
-            return value  # type: ignore[no-any-return]
     try:
         result: T = converter.structure(data, cls)
     except Exception as lean:  # noqa: BLE001  # every failure is translated

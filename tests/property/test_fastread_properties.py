@@ -7,6 +7,7 @@ document, and the ordinary path must not refuse a document the fast one accepted
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -87,22 +88,25 @@ def test_garbage_agrees(document: Any, cls: type, style: Any) -> None:
     _check(cls, document, style)
 
 
-def test_negative_zero_units_match_the_ordinary_path() -> None:
-    document = wire_document(
-        SubscriptionMeter(
-            created_at=__import__("datetime").datetime(
-                2025, 1, 1, tzinfo=__import__("datetime").timezone.utc
-            ),
-            modified_at=None,
-            id="6b0d1d7e-1f0a-4c4e-9a53-2f6f2f1b8f10",
-            consumed_units=0,
-            credited_units=0,
-            amount=0,
-            meter_id="d498a884-e2cd-4d3e-8002-f536468a8b22",
-        )
-    )
-    document["consumed_units"] = -0.0
-    _check(SubscriptionMeter, document, "wire")
+@pytest.mark.parametrize("cls", [CustomerMeter, SubscriptionMeter])
+@pytest.mark.parametrize(
+    "units",
+    [
+        *(0.0, -0.0, 5e-324, 9.99e-21, 1e-20, 0.1, 25.5, 1e27),
+        *(math.nextafter(1e28, 0), 1e28, math.inf, math.nan, -1.5),
+        *(2**53, 10**28 - 1, 10**28),
+    ],
+)
+def test_unit_counts_at_the_fast_checks_edges_match_the_ordinary_path(
+    units: Any, cls: type
+) -> None:
+    # The fast reader reads floats inline only inside [1e-20, 1e28); at and beyond
+    # each edge it must build what the ordinary path builds, or decline.
+    value = customer_meter() if cls is CustomerMeter else subscription_meter()
+    document = wire_document(value)
+    document["consumed_units"] = units
+    document.pop("balance", None)
+    _check(cls, document, "wire")
 
 
 def test_errors_still_name_paths() -> None:
