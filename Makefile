@@ -40,6 +40,7 @@ bench: $(VENV)/.installed-test
 	$(PIP) install -e '.[bench]'
 	$(BIN)/python benchmarks/bench_usage.py
 	$(BIN)/python benchmarks/bench_serialization.py
+	$(BIN)/python benchmarks/bench_read_floor.py
 	$(BIN)/python benchmarks/bench_memory.py
 
 clean:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -645,6 +646,23 @@ def test_bad_events(
     assert info.value.path == path
 
 
+@pytest.mark.parametrize("wrap", [dict, MappingProxyType], ids=["dict", "mapping"])
+def test_a_mapping_that_is_not_a_dict_reads_the_same(wrap: Any) -> None:
+    # Wire dicts take a shortcut past the Mapping ABC checks; other mappings
+    # must read, and fail, exactly alike.
+    event = use(5, external_id="e1")
+    event["metadata"] = wrap(event["metadata"])
+    assert usage(TOKENS, [wrap(event)]).consumed_units == 5
+    for key in ("customer_id", "external_customer_id", "external_id"):
+        for bad, error in ((5, InvalidTypeError), ("", ValidationError)):
+            with pytest.raises(error) as info:
+                usage(TOKENS, [use(1), wrap({**event, key: bad})])
+            assert info.value.path == f"events[1].{key}"
+    with pytest.raises(InvalidTypeError) as info:
+        usage(TOKENS, [wrap({**event, "metadata": [1]})])
+    assert info.value.path == "events[0].metadata"
+
+
 def test_error_index_counts_across_updates() -> None:
     accumulator = UsageAccumulator(TOKENS)
     accumulator.update([use(1), use(2)])
@@ -664,6 +682,33 @@ def test_numbering_after_an_error_counts_the_bad_event() -> None:
         accumulator.update([{"name": "llm"}])
     assert info.value.path == "events[2].timestamp"
     assert accumulator.usage().consumed_units == 1
+
+
+@pytest.mark.parametrize("container", [list, tuple, iter], ids=lambda c: c.__name__)
+def test_one_customer_key_numbers_events_in_any_container(
+    container: Callable[[list[Any]], Any],
+) -> None:
+    # With one customer key, lists and tuples are scanned without enumerate()
+    # (the index is read off the iterator); every container must number alike.
+    mine = {"customer_id": CUSTOMER_ID.upper(), "external_customer_id": None}
+    theirs = {"customer_id": OTHER_CUSTOMER_ID, "external_customer_id": None}
+    accumulator = UsageAccumulator(TOKENS, customer_id=CUSTOMER_ID)
+    accumulator.update(container([use(1, **theirs), use(2, **mine), use(4, **theirs)]))
+    with pytest.raises(MissingFieldError) as info:
+        accumulator.update(
+            container([use(8, **mine), use(16, **theirs), {"name": "llm", **mine}])
+        )
+    assert info.value.path == "events[5].timestamp"
+    accumulator.update(container([use(32, **mine)]))
+    accumulator.update(container([use(64, **theirs)]))
+    with pytest.raises(InvalidTypeError) as info:
+        accumulator.update(container([None]))  # not a mapping: read in full
+    assert info.value.path == "events[8]"
+    accumulator.update(container([]))
+    with pytest.raises(InvalidTypeError) as info:
+        accumulator.update(container([use(128, **mine), 7]))
+    assert info.value.path == "events[10]"
+    assert accumulator.usage().consumed_units == 2 + 8 + 32 + 128
 
 
 def test_after_an_error_the_accumulator_holds_the_events_before_it() -> None:

@@ -126,6 +126,8 @@ _EMPTY: Mapping[str, Any] = {}
 
 def read_event(event: object, index: int) -> EventView:
     """Read an `Event` or a wire mapping; errors name ``events[index].field``."""
+    if type(event) is dict:  # what json.loads gives: skip the ABC checks
+        return _read_mapping(event, index)
     if isinstance(event, Event):
         return EventView(
             event.name,
@@ -140,6 +142,10 @@ def read_event(event: object, index: int) -> EventView:
         raise InvalidTypeError(
             "must be an Event or a JSON object", path=f"events[{index}]", value=event
         )
+    return _read_mapping(event, index)
+
+
+def _read_mapping(event: Mapping[str, Any], index: int) -> EventView:
     try:
         name = event["name"]
         timestamp = event["timestamp"]
@@ -157,25 +163,24 @@ def read_event(event: object, index: int) -> EventView:
     metadata = event.get("metadata")
     if metadata is None:
         metadata = _EMPTY
-    elif not isinstance(metadata, Mapping):
+    elif type(metadata) is not dict and not isinstance(metadata, Mapping):
         raise InvalidTypeError(
             "must be a JSON object", path=f"events[{index}].metadata", value=metadata
         )
     customer_id = event.get("customer_id")
     external_customer_id = event.get("external_customer_id")
     external_id = event.get("external_id")
-    for key, value in (
-        ("customer_id", customer_id),
-        ("external_customer_id", external_customer_id),
-        ("external_id", external_id),
+    if (
+        (customer_id is None or (type(customer_id) is str and customer_id))
+        and (
+            external_customer_id is None
+            or (type(external_customer_id) is str and external_customer_id)
+        )
+        and (external_id is None or (type(external_id) is str and external_id))
     ):
-        if value is not None and not isinstance(value, str):
-            raise InvalidTypeError(
-                "must be a string or null", path=f"events[{index}].{key}", value=value
-            )
-        if value == "":
-            # As in `Event`: an empty id would silently merge unrelated events.
-            raise _bad(index, key, "must not be empty (use null for no id)", value)
+        pass  # the common case, decided without the loop below
+    else:
+        _check_ids(index, customer_id, external_customer_id, external_id)
     return EventView(
         name,
         timestamp,
@@ -185,6 +190,20 @@ def read_event(event: object, index: int) -> EventView:
         source,
         metadata,
     )
+
+
+def _check_ids(index: int, *ids: object) -> None:
+    """Raise the error for the first id that is neither null nor a non-empty str."""
+    for key, value in zip(
+        ("customer_id", "external_customer_id", "external_id"), ids, strict=True
+    ):
+        if value is not None and not isinstance(value, str):
+            raise InvalidTypeError(
+                "must be a string or null", path=f"events[{index}].{key}", value=value
+            )
+        if value == "":
+            # As in `Event`: an empty id would silently merge unrelated events.
+            raise _bad(index, key, "must not be empty (use null for no id)", value)
 
 
 def _bad(index: int, key: str, reason: str, value: object) -> ValidationError:

@@ -165,11 +165,21 @@ def compile_filter(filter_: Filter) -> Predicate:
     ]
     if not parts:
         return lambda view, index: True
-    if len(parts) == 1:
-        return parts[0]
-    if filter_.conjunction == "and":
-        return lambda view, index: all(part(view, index) for part in parts)
-    return lambda view, index: any(part(view, index) for part in parts)
+    # Chained pairwise from the right: no generator per event, and the same
+    # short-circuit order as all()/any() over the clauses.
+    combine = _both if filter_.conjunction == "and" else _either
+    predicate = parts[-1]
+    for part in reversed(parts[:-1]):
+        predicate = combine(part, predicate)
+    return predicate
+
+
+def _both(first: Predicate, then: Predicate) -> Predicate:
+    return lambda view, index: first(view, index) and then(view, index)
+
+
+def _either(first: Predicate, then: Predicate) -> Predicate:
+    return lambda view, index: first(view, index) or then(view, index)
 
 
 #: What `compile_refusal` gives for an event: each clause that failed, with the value
