@@ -7,7 +7,14 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from meterkit import Filter, FilterClause, Meter, PropertyAggregation
+from meterkit import (
+    CustomerMeter,
+    Filter,
+    FilterClause,
+    Meter,
+    MeterRef,
+    PropertyAggregation,
+)
 
 METER_ID = "d498a884-e2cd-4d3e-8002-f536468a8b22"
 MODELS = ("gpt-4o", "gpt-4o-mini", "claude", "llama")
@@ -71,3 +78,22 @@ def hand_written(evs: list[dict[str, Any]], customer_id: str) -> int:
         if type(tokens) is int:
             total += tokens
     return total
+
+
+def customer_meter() -> CustomerMeter:
+    """The customer meter the serialization benchmarks read and write."""
+    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t1 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    meter = MeterRef(
+        id="d498a884-e2cd-4d3e-8002-f536468a8b22", name="Tokens", created_at=t0
+    )
+    return CustomerMeter(
+        id="6b0d1d7e-1f0a-4c4e-9a53-2f6f2f1b8f10",
+        created_at=t0,
+        modified_at=t1,
+        customer_id="992fae2a-2a17-4b7a-8d9e-e287cf90131b",
+        meter_id=meter.id,
+        consumed_units="25.5",
+        credited_units=100,
+        meter=meter,
+    )

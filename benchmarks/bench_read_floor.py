@@ -35,8 +35,8 @@ from polar_sdk.models import CustomerCustomerMeter
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import _data
 from _timing import paired
-from bench_serialization import sample
 
 from meterkit import CustomerMeter, MeterRef, from_dict, to_dict
 from meterkit._units import UNITS, ZERO
@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--number", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    wire = to_dict(sample())
+    wire = to_dict(_data.customer_meter())
     expected = from_dict(CustomerMeter, wire)
     for reader in (checked, unchecked):
         got = reader(wire)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import msgspec
@@ -21,9 +21,10 @@ from polar_sdk.models import CustomerCustomerMeter
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import _data
 from _timing import paired
 
-from meterkit import CustomerMeter, MeterRef, from_dict, to_dict
+from meterkit import CustomerMeter, from_dict, to_dict
 
 
 class MeterStruct(msgspec.Struct):
@@ -45,24 +46,6 @@ class CustomerMeterStruct(msgspec.Struct):
     meter: MeterStruct
 
 
-def sample() -> CustomerMeter:
-    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    t1 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    meter = MeterRef(
-        id="d498a884-e2cd-4d3e-8002-f536468a8b22", name="Tokens", created_at=t0
-    )
-    return CustomerMeter(
-        id="6b0d1d7e-1f0a-4c4e-9a53-2f6f2f1b8f10",
-        created_at=t0,
-        modified_at=t1,
-        customer_id="992fae2a-2a17-4b7a-8d9e-e287cf90131b",
-        meter_id=meter.id,
-        consumed_units="25.5",
-        credited_units=100,
-        meter=meter,
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--number", type=int, default=20_000)
@@ -70,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     n, r = args.number, args.repeats
 
-    value = sample()
+    value = _data.customer_meter()
     wire = to_dict(value)
     model = CustomerCustomerMeter.model_validate(wire)
     assert model.model_dump(mode="json", by_alias=True).keys() == wire.keys()
