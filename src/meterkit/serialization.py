@@ -401,22 +401,28 @@ _UNSTRUCTURE_HOOKS: dict[Style, dict[type, Callable[[Any], dict[str, Any]]]] = {
 }
 
 
-def _fast_readers(style: Style) -> dict[type, Callable[[Any], Any]]:
-    readers: dict[type, Callable[[Any], Any]] = {}
-    for cls in SHAPED_CLASSES:
-        reader = make_fast_reader(
-            cls, lambda c, name: json_key(c, name, style), readers.get
-        )
-        if reader is not None:
-            readers[cls] = reader
-    return readers
-
-
-# Fast readers of the hot shapes (see `_fastread`); SHAPED_CLASSES lists nested
-# classes before the classes that hold them.
-_FAST: dict[Style, dict[type, Callable[[Any], Any]]] = {
-    style: _fast_readers(style) for style in STYLES
+# Fast readers of the hot shapes (see `_fastread`), generated on a class's first
+# read rather than at import (all of them cost ~11 ms); ``None`` records a class
+# that has none. A memo of generated code, like the hooks above.
+_FAST: dict[Style, dict[type, Callable[[Any], Any] | None]] = {
+    style: {} for style in STYLES
 }
+
+
+def fast_reader(cls: type, style: Style) -> Callable[[Any], Any] | None:
+    """The generated fast reader of a shaped class in one style, or ``None``."""
+    readers = _FAST[style]
+    if cls in readers:
+        return readers[cls]
+    reader = None
+    if cls in SHAPED_CLASSES:
+        reader = make_fast_reader(
+            cls,
+            lambda c, name: json_key(c, name, style),
+            lambda nested: fast_reader(nested, style),
+        )
+    readers[cls] = reader
+    return reader
 
 
 def _converter(style: object) -> cattrs.Converter:
@@ -471,7 +477,11 @@ def from_dict(cls: type[T], data: object, *, style: Style = "wire") -> T:
     """
     # The fast reader first: the checks below cost as much as it does.
     readers = _FAST.get(style) if type(style) is str else None
-    fast = readers.get(cls) if readers is not None and type(cls) is type else None
+    fast = None
+    if readers is not None and type(cls) is type:
+        fast = readers.get(cls, FALLBACK)  # FALLBACK: not generated yet
+        if fast is FALLBACK:
+            fast = fast_reader(cls, style)
     if fast is not None:
         value: T = fast(data)
         if value is not FALLBACK:
