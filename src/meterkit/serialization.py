@@ -409,7 +409,7 @@ _FAST: dict[Style, dict[type, Callable[[Any], Any] | None]] = {
 }
 
 
-def fast_reader(cls: type, style: Style) -> Callable[[Any], Any] | None:
+def _fast_reader(cls: type, style: Style) -> Callable[[Any], Any] | None:
     """The generated fast reader of a shaped class in one style, or ``None``."""
     readers = _FAST[style]
     if cls in readers:
@@ -419,7 +419,7 @@ def fast_reader(cls: type, style: Style) -> Callable[[Any], Any] | None:
         reader = make_fast_reader(
             cls,
             lambda c, name: json_key(c, name, style),
-            lambda nested: fast_reader(nested, style),
+            lambda nested: _fast_reader(nested, style),
         )
     readers[cls] = reader
     return reader
@@ -481,7 +481,7 @@ def from_dict(cls: type[T], data: object, *, style: Style = "wire") -> T:
     if readers is not None and type(cls) is type:
         fast = readers.get(cls, FALLBACK)  # FALLBACK: not generated yet
         if fast is FALLBACK:
-            fast = fast_reader(cls, style)
+            fast = _fast_reader(cls, style)
     if fast is not None:
         value: T = fast(data)
         if value is not FALLBACK:

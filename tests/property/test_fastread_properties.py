@@ -25,7 +25,7 @@ from meterkit import (
     SubscriptionMeter,
 )
 from meterkit._fastread import FALLBACK
-from meterkit.serialization import _DETAILED, fast_reader
+from meterkit.serialization import _DETAILED, _fast_reader
 
 from ..samples import T0, customer_meter, meter_ref, subscription_meter
 from ..strategies import (
@@ -40,7 +40,7 @@ FAST_CLASSES = (MeterRef, CustomerMeter, SubscriptionMeter)
 
 
 def _check(cls: type, document: Any, style: Any) -> None:
-    reader = fast_reader(cls, style)
+    reader = _fast_reader(cls, style)
     assert reader is not None
     fast = reader(document)
     try:
@@ -57,13 +57,13 @@ def _check(cls: type, document: Any, style: Any) -> None:
 def test_every_hot_shape_has_a_fast_reader() -> None:
     for style in STYLES:
         for cls in FAST_CLASSES:
-            assert fast_reader(cls, style) is not None
+            assert _fast_reader(cls, style) is not None
 
 
 @given(shaped_values(), st.sampled_from(STYLES))
 def test_valid_documents_agree(value: Any, style: Any) -> None:
     document = wire_document(value, style)
-    reader = fast_reader(type(value), style)
+    reader = _fast_reader(type(value), style)
     assert reader is not None
     fast = reader(document)
     assert fast is FALLBACK or fast == value
@@ -82,7 +82,7 @@ def test_valid_documents_agree(value: Any, style: Any) -> None:
 )
 def test_api_documents_take_the_fast_path(value: Any, style: Any) -> None:
     # Documents as the API writes them must not fall back: that is the point.
-    reader = fast_reader(type(value), style)
+    reader = _fast_reader(type(value), style)
     assert reader is not None
     assert reader(wire_document(value, style)) == value
 
@@ -142,7 +142,7 @@ def test_constant_fields_are_set_by_every_fast_reader(
 ) -> None:
     # CountAggregation's only field is a constant the constructor does not take;
     # a fast reader once built it without setting that field at all.
-    reader = fast_reader(CountAggregation, style)
+    reader = _fast_reader(CountAggregation, style)
     assert reader is not None
     _check(CountAggregation, document, style)
     value = reader(document)
@@ -151,8 +151,8 @@ def test_constant_fields_are_set_by_every_fast_reader(
 
 @pytest.mark.parametrize("style", STYLES)
 def test_classes_without_a_fast_reader_say_so(style: Any) -> None:
-    assert fast_reader(Meter, style) is None  # a field with no fast check
-    assert fast_reader(dict, style) is None  # not a shaped class at all
+    assert _fast_reader(Meter, style) is None  # a field with no fast check
+    assert _fast_reader(dict, style) is None  # not a shaped class at all
 
 
 def test_fast_readers_are_generated_on_first_use_not_at_import() -> None:
