@@ -505,6 +505,11 @@ def from_dict(cls: type[T], data: object, *, style: Style = "wire") -> T:
 
 def from_json(cls: type[T], text: str | bytes, *, style: Style = "wire") -> T:
     """Parse a JSON document and read an instance of ``cls`` from it."""
+    return from_dict(cls, _load_json(text), style=style)
+
+
+def _load_json(text: object) -> Any:
+    """The parsed JSON document ``text``; any failure is a `MeterkitError` at ``$``."""
     if not isinstance(text, (str, bytes, bytearray)):
         raise InvalidTypeError(
             "must be a JSON document (str or bytes)", path="text", value=text
@@ -515,7 +520,7 @@ def from_json(cls: type[T], text: str | bytes, *, style: Style = "wire") -> T:
         raise ValidationError(f"is not valid JSON: {exc}", path="$") from None
     except RecursionError:
         raise ValidationError("is nested too deeply to read", path="$") from None
-    return from_dict(cls, data, style=style)
+    return data
 
 
 def price_from_dict(data: object, *, style: Style = "wire") -> Price:
@@ -544,14 +549,4 @@ def price_from_dict(data: object, *, style: Style = "wire") -> Price:
 
 def price_from_json(text: str | bytes, *, style: Style = "wire") -> Price:
     """Parse a JSON document and read any kind of price from it."""
-    if not isinstance(text, (str, bytes, bytearray)):
-        raise InvalidTypeError(
-            "must be a JSON document (str or bytes)", path="text", value=text
-        )
-    try:
-        data = json.loads(text)
-    except ValueError as exc:  # JSONDecodeError and bad UTF-8 alike
-        raise ValidationError(f"is not valid JSON: {exc}", path="$") from None
-    except RecursionError:
-        raise ValidationError("is nested too deeply to read", path="$") from None
-    return price_from_dict(data, style=style)
+    return price_from_dict(_load_json(text), style=style)
