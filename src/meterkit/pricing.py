@@ -410,6 +410,17 @@ class PackagePrice:
 Price: TypeAlias = MeteredUnitPrice | GraduatedPrice | VolumePrice | PackagePrice
 
 
+def check_price(price: object) -> None:
+    """Refuse anything but one of the four price classes, naming ``price``."""
+    if not isinstance(price, Price):
+        raise InvalidTypeError(
+            "must be a price: MeteredUnitPrice, GraduatedPrice, VolumePrice or "
+            "PackagePrice",
+            path="price",
+            value=price,
+        )
+
+
 def amount_due(
     price: Price,
     consumed_units: Decimal | int | float | str,
@@ -443,13 +454,7 @@ def amount_due(
     >>> amount_due(tiny, 10**12)
     1
     """
-    if not isinstance(price, Price):
-        raise InvalidTypeError(
-            "must be a price: MeteredUnitPrice, GraduatedPrice, VolumePrice or "
-            "PackagePrice",
-            path="price",
-            value=price,
-        )
+    check_price(price)
     consumed = parse_units(consumed_units, "consumed_units")
     credited = _fields.parse_count(credited_units, "credited_units")
     # Comparing a Decimal with an int is exact and context-free. Deciding here keeps

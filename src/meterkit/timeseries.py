@@ -45,7 +45,7 @@ from .errors import InvalidTypeError, ValidationError
 from .events import EventView, event_time, read_event
 from .matching import NO_MATCH, CompiledMeter
 from .meters import Meter
-from .pricing import Price, amount_due
+from .pricing import Price, amount_due, check_price
 from .usage import belongs, customer_keys, usage
 from .values import SubscriptionMeter
 
@@ -531,13 +531,7 @@ def build_subscription_meter(
     (Decimal('350'), 100, 125)
     """
     meter = _check_meter(meter)
-    if not isinstance(price, Price):
-        raise InvalidTypeError(
-            "must be a price: MeteredUnitPrice, GraduatedPrice, VolumePrice or "
-            "PackagePrice",
-            path="price",
-            value=price,
-        )
+    check_price(price)
     if price.meter_id != meter.id:
         raise ValidationError(
             f"is for another meter; pass the price of meter {meter.id!r}",
