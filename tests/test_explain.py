@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -521,6 +522,24 @@ def test_a_bad_event_raises_what_usage_raises(bad: dict[str, Any]) -> None:
         explain(meter(), events, external_customer_id="acme")
     assert str(got.value) == str(expected.value)
     assert str(got.value).startswith("events[1].")
+
+
+@pytest.mark.parametrize("bad", ["ab", {}, 5], ids=["string", "mapping", "int"])
+def test_trace_entry_tuple_fields_refuse_non_sequences(bad: object) -> None:
+    name = Filter(clauses=[FilterClause(property="name", operator="eq", value="x")])
+    (entry,) = explain(meter(SUM, name), [use(1)])
+    assert entry.failed  # a not_matching entry, with a failed clause
+    for field in ("failed", "draws"):
+        with pytest.raises(InvalidTypeError, match=rf"^{field}: must be a sequence"):
+            attrs.evolve(entry, **{field: bad})
+        with pytest.raises(InvalidTypeError) as info:
+            attrs.evolve(entry, **{field: [*getattr(entry, field), 7]})
+        assert info.value.path == f"{field}[{len(getattr(entry, field))}]"
+    with pytest.raises(InvalidTypeError, match=r"^clauses: must be a sequence of"):
+        Filter(clauses={})  # a mapping's keys are not clauses
+    with pytest.raises(InvalidTypeError) as info:
+        Filter(clauses=[name, "x"])
+    assert str(info.value).startswith("clauses[1]: must be a FilterClause or a Filter")
 
 
 def test_bad_arguments() -> None:

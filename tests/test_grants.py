@@ -511,6 +511,28 @@ def test_burn_down_cases(case: Case) -> None:
     assert draws == [(i, g, Decimal(units)) for i, g, units in case.draws]
 
 
+BAD_ITEMS = [
+    pytest.param("ab", "must be a sequence of", id="string"),
+    pytest.param({}, "must be a sequence of", id="mapping"),
+    pytest.param(5, "must be a sequence of", id="int"),
+]
+
+
+@pytest.mark.parametrize(("bad", "words"), BAD_ITEMS)
+@pytest.mark.parametrize("field", ["grants", "draws"])
+def test_burn_down_tuple_fields_refuse_non_sequences(
+    field: str, bad: object, words: str
+) -> None:
+    result = burn_down(TOKENS, [grant("a", 5, 0, 24)], [use(1, 2)])
+    with pytest.raises(InvalidTypeError) as info:
+        attrs.evolve(result, **{field: bad})
+    assert info.value.path == field
+    assert str(info.value).startswith(f"{field}: {words}")
+    with pytest.raises(InvalidTypeError) as info:
+        attrs.evolve(result, **{field: [*getattr(result, field), "x"]})
+    assert info.value.path == f"{field}[{len(getattr(result, field))}]"
+
+
 def test_result_instant() -> None:
     log = [use(3, 1), use(1, 1)]
     assert burn_down(TOKENS, [], log).at == hour(3)  # the last event, not log order

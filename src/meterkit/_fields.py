@@ -5,6 +5,8 @@ accepted, and so is a hyphenated hex string in any case. Nothing else.
 Rule 2: timestamps are timezone-aware `datetime` objects, stored in UTC
 (`datetime.timezone.utc`); naive ones are an error, never guessed.
 Rule 3: counts of credits and cents are ``int`` (a ``bool`` is not an int here).
+Rule 4: a field holding several values is a tuple, read from any iterable that is
+not a string, bytes or a mapping (whose keys would be read as the values).
 Each function takes the ``path`` to name in its error.
 """
 
@@ -13,7 +15,9 @@ from __future__ import annotations
 import re
 import sys
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from .errors import InvalidTypeError, ValidationError
 
@@ -22,6 +26,7 @@ __all__ = [
     "parse_count",
     "parse_id",
     "parse_int",
+    "parse_items",
     "parse_optional_timestamp",
     "parse_rfc3339",
     "parse_text",
@@ -48,6 +53,22 @@ def parse_id(value: object, path: str) -> str:
     if isinstance(value, uuid.UUID):
         return str(value)
     raise InvalidTypeError("must be a UUID string or uuid.UUID", path=path, value=value)
+
+
+def parse_items(value: object, path: str, *classes: type) -> tuple[Any, ...]:
+    """A tuple of instances of ``classes`` (Rule 4); errors name ``path[i]``."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        names = " or ".join(cls.__name__ for cls in classes)
+        raise InvalidTypeError(f"must be a sequence of {names}", path=path, value=value)
+    items = tuple(value)
+    for index, item in enumerate(items):
+        if not isinstance(item, classes):
+            raise InvalidTypeError(
+                "must be " + " or ".join(f"a {cls.__name__}" for cls in classes),
+                path=f"{path}[{index}]",
+                value=item,
+            )
+    return items
 
 
 def parse_text(value: object, path: str) -> str:

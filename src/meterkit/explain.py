@@ -26,14 +26,14 @@ draws of its event: which grant its units came from (``grant_id=None``: overage)
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 import attrs
 
-from ._fields import parse_count, parse_int
+from ._fields import parse_count, parse_int, parse_items
 from ._tally import Tally
 from ._units import parse_units
 from .errors import InvalidTypeError, ValidationError
@@ -164,25 +164,11 @@ class FailedClause:
 
 
 def _failed(value: object) -> tuple[FailedClause, ...]:
-    return _items(value, FailedClause, "failed")
+    return parse_items(value, "failed", FailedClause)
 
 
 def _draws(value: object) -> tuple[Draw, ...]:
-    return _items(value, Draw, "draws")
-
-
-def _items(value: object, cls: type[Any], path: str) -> tuple[Any, ...]:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise InvalidTypeError(
-            f"must be a sequence of {cls.__name__}", path=path, value=value
-        )
-    items = tuple(value)
-    for position, item in enumerate(items):
-        if not isinstance(item, cls):
-            raise InvalidTypeError(
-                f"must be a {cls.__name__}", path=f"{path}[{position}]", value=item
-            )
-    return items
+    return parse_items(value, "draws", Draw)
 
 
 @attrs.frozen(kw_only=True)

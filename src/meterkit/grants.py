@@ -230,25 +230,11 @@ def _at(value: object) -> datetime | None:
 
 
 def _states(value: object) -> tuple[GrantState, ...]:
-    return _tuple_of(value, GrantState, "grants")
+    return _fields.parse_items(value, "grants", GrantState)
 
 
 def _draws(value: object) -> tuple[Draw, ...]:
-    return _tuple_of(value, Draw, "draws")
-
-
-def _tuple_of(value: object, cls: type[Any], path: str) -> tuple[Any, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise InvalidTypeError(
-            f"must be an iterable of {cls.__name__}", path=path, value=value
-        )
-    items = tuple(value)
-    for index, item in enumerate(items):
-        if not isinstance(item, cls):
-            raise InvalidTypeError(
-                f"must be a {cls.__name__}", path=f"{path}[{index}]", value=item
-            )
-    return items
+    return _fields.parse_items(value, "draws", Draw)
 
 
 def _balance(value: object) -> Decimal:

@@ -13,7 +13,6 @@ How a meter is applied to events lives in `matching` and `usage`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -96,19 +95,7 @@ def _conjunction(value: object) -> str:
 
 
 def _clauses(value: object) -> tuple[FilterClause | Filter, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise InvalidTypeError(
-            "must be a sequence of FilterClause or Filter", path="clauses", value=value
-        )
-    clauses = tuple(value)
-    for index, clause in enumerate(clauses):
-        if not isinstance(clause, (FilterClause, Filter)):
-            raise InvalidTypeError(
-                "must be a FilterClause or a Filter",
-                path=f"clauses[{index}]",
-                value=clause,
-            )
-    return clauses
+    return _fields.parse_items(value, "clauses", FilterClause, Filter)
 
 
 @attrs.frozen(kw_only=True)
