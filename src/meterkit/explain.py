@@ -29,7 +29,7 @@ import copy
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import attrs
 
@@ -62,18 +62,8 @@ Kind = Literal[
     "other_meter",
     "other_system",
 ]
-#: Every kind of entry, in the order of the documentation.
-KINDS: tuple[str, ...] = (
-    "counted",
-    "not_matching",
-    "other_customer",
-    "duplicate",
-    "before_reset",
-    "credit",
-    "reset",
-    "other_meter",
-    "other_system",
-)
+#: Every kind of entry, in the order of the documentation (that of `Kind`).
+KINDS: tuple[str, ...] = get_args(Kind)
 #: The kinds a later reset wipes.
 WIPED_KINDS: tuple[str, ...] = ("counted", "credit", "reset")
 
