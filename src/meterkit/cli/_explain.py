@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from datetime import timezone
 from typing import Any
 
-from ..errors import MeterkitError
+from ..errors import MeterkitError, ValidationError
 from ..explain import TraceEntry, explain
 from ..grants import CreditGrant
 from ..meters import Meter
@@ -32,6 +32,7 @@ from ._io import (
     LineNumbers,
     Progress,
     Stop,
+    _read_file,
     event_index,
     number_text,
     open_events,
@@ -45,24 +46,23 @@ __all__ = ["read_grants", "run_explain"]
 
 def read_grants(path: str) -> list[CreditGrant]:
     """The grants of the file ``path``: a JSON array of wire `CreditGrant`s."""
-    try:
-        with open(path, "rb") as file:
-            text = file.read()
-    except OSError as exc:
-        raise Stop(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return _read_file(path, _grants_from_json)
+
+
+def _grants_from_json(text: bytes) -> list[CreditGrant]:
     try:
         data = json.loads(text)
     except ValueError as exc:  # JSONDecodeError and bad UTF-8 alike
-        raise Stop(f"{path}: $: is not valid JSON: {exc}") from None
+        raise ValidationError(f"is not valid JSON: {exc}", path="$") from None
     if not isinstance(data, list):
-        raise Stop(f"{path}: $: must be a JSON array of credit grants")
+        raise ValidationError("must be a JSON array of credit grants", path="$")
     grants = []
     for position, item in enumerate(data):
         try:
             grants.append(from_dict(CreditGrant, item))
         except MeterkitError as exc:
             inner = (exc.path or "$").removeprefix("$")
-            raise Stop(f"{path}: {exc.at(f'$[{position}]{inner}')}") from None
+            raise exc.at(f"$[{position}]{inner}") from None
     return grants
 
 
