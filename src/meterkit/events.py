@@ -1,22 +1,28 @@
 """Usage events: the `Event` type, and reading events from wire mappings.
 
 Rule 1: an `Event` is valid by construction: aware UTC timestamp, ``source`` of
-``user`` or ``system``, UUID ids, non-empty free-text ids, JSON-like ``metadata``
-with string keys.
+``user`` or ``system``, UUID ids (stored in canonical lower case), non-empty
+free-text ids, and ``metadata`` of JSON values with string keys and finite numbers,
+nested at most `MAX_METADATA_DEPTH` deep. ``metadata`` is a frozen copy: changing
+the caller's dict after construction does not change the event, and the event's own
+``metadata`` cannot be changed.
 Rule 2: the engine also reads events straight from wire mappings (what `json.loads`
-gives), without building `Event` objects: `read_event` checks each mapping for what
-the engine relies on (``name``, ``timestamp``, ``source``, the customer ids,
-``external_id``, ``metadata``) and names the event's position in the stream
-(``events[17].timestamp``) in every error. A timestamp the meter never reads is
-checked for shape (an RFC 3339 layout that carries a zone), not parsed; when the
-meter or the caller needs the instant, it is parsed in full.
+gives), without building `Event` objects: `read_event` checks each mapping's
+``name``, ``timestamp`` (parsed in full: month 13, February 29 of a common year
+and second 60 are errors), ``source``, customer ids (``customer_id`` must be a UUID,
+in any letter case; the view holds its canonical form), ``external_id`` and
+``metadata`` as `Event` would, and names the event's position in the stream
+(``events[17].timestamp``) in every error. The metadata values a meter reads are
+checked by the meter (`matching`), not here.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple, NoReturn
 
 import attrs
 
@@ -54,30 +60,107 @@ def _source(value: object) -> str:
     return str(value)
 
 
+#: How deep ``Event.metadata`` may nest (objects and arrays): far beyond real event
+#: payloads, and shallow enough that no reader of it runs out of stack.
+MAX_METADATA_DEPTH = 64
+
+
 def _metadata(value: object) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidTypeError("must be a mapping", path="metadata", value=value)
-    copy = dict(value)
-    _check_json(copy, "metadata")
-    return copy
+    return _frozen_json(value, "metadata", 0)  # type: ignore[no-any-return]
 
 
-def _check_json(value: object, path: str) -> None:
-    """Metadata holds JSON values only: str keys; str, int, float, bool, None, lists."""
+def _frozen_json(value: object, path: str, depth: int) -> Any:
+    """A frozen copy of a JSON value: the caller's objects are never shared.
+
+    Objects become `FrozenDict`, arrays `FrozenList`; numbers must be finite.
+    """
+    if isinstance(value, (str, bool)) or value is None:
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > _MAX_INT_BITS:
+            raise ValidationError(
+                "is too large to write as JSON",
+                path=path,
+                value=f"<{value.bit_length()}-bit int>",
+            )
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(
+                "must be a finite number (JSON has no NaN or Infinity)",
+                path=path,
+                value=value,
+            )
+        return value
+    if depth >= MAX_METADATA_DEPTH:
+        raise ValidationError(
+            f"nests deeper than {MAX_METADATA_DEPTH} levels", path=path, value="..."
+        )
     if isinstance(value, Mapping):
+        items = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidTypeError("keys must be strings", path=path, value=key)
-            _check_json(item, f"{path}.{key}")
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]")
-    elif not (value is None or isinstance(value, (str, int, float))):
-        raise InvalidTypeError(
-            "must be a JSON value (str, int, float, bool, None, list, dict)",
-            path=path,
-            value=value,
+            items[key] = _frozen_json(item, f"{path}.{key}", depth + 1)
+        return FrozenDict(items)
+    if isinstance(value, (list, tuple)):
+        return FrozenList(
+            _frozen_json(item, f"{path}[{index}]", depth + 1)
+            for index, item in enumerate(value)
         )
+    raise InvalidTypeError(
+        "must be a JSON value (str, int, float, bool, None, list, dict)",
+        path=path,
+        value=value,
+    )
+
+
+# An int of more bits than this has more than 4,300 digits: `json.dumps` refuses
+# to write it (Python's int-to-text limit), so an event cannot hold one.
+_MAX_INT_BITS = 14_000
+
+
+def _refuse_change(self: object, *args: object, **kwargs: object) -> NoReturn:
+    raise TypeError(f"{type(self).__name__} is immutable: Event metadata is frozen")
+
+
+class FrozenDict(dict[str, Any]):
+    """The JSON objects of ``Event.metadata``: a `dict` that refuses changes.
+
+    It compares equal to a `dict` with the same items and pickles as one.
+    """
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _refuse_change
+    clear = pop = popitem = setdefault = update = _refuse_change
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenDict:
+        return self
+
+
+class FrozenList(list[Any]):
+    """The JSON arrays of ``Event.metadata``: a `list` that refuses changes."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse_change
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse_change
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenList, (list(self),))
+
+    def __copy__(self) -> FrozenList:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenList:
+        return self
 
 
 def _event_id(value: object) -> str | None:
@@ -110,10 +193,14 @@ class Event:
 
 
 class EventView(NamedTuple):
-    """The fields of one event as the engine reads them (no `Event` is built)."""
+    """The fields of one event as the engine reads them (no `Event` is built).
+
+    Every field has passed the checks of `Event`: ``timestamp`` is an aware UTC
+    datetime and ``customer_id`` a canonical (lower-case) UUID.
+    """
 
     name: str
-    timestamp: object  # an aware datetime, or RFC 3339 text checked for shape
+    timestamp: datetime
     customer_id: str | None
     external_customer_id: str | None
     external_id: str | None
@@ -121,13 +208,20 @@ class EventView(NamedTuple):
     metadata: Mapping[str, Any]
 
 
-_EMPTY: Mapping[str, Any] = {}
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def read_event(event: object, index: int) -> EventView:
-    """Read an `Event` or a wire mapping; errors name ``events[index].field``."""
+def read_event(
+    event: object, index: int, ids: dict[str, str] | None = None
+) -> EventView:
+    """Read an `Event` or a wire mapping; errors name ``events[index].field``.
+
+    A wire mapping is checked as fully as `Event` checks its fields (Rule 2).
+    ``ids``, when given, remembers customer ids already checked (their canonical
+    form by their text), so that a log with few customers checks each id once.
+    """
     if type(event) is dict:  # what json.loads gives: skip the ABC checks
-        return _read_mapping(event, index)
+        return _read_mapping(event, index, ids)
     if isinstance(event, Event):
         return EventView(
             event.name,
@@ -142,10 +236,12 @@ def read_event(event: object, index: int) -> EventView:
         raise InvalidTypeError(
             "must be an Event or a JSON object", path=f"events[{index}]", value=event
         )
-    return _read_mapping(event, index)
+    return _read_mapping(event, index, ids)
 
 
-def _read_mapping(event: Mapping[str, Any], index: int) -> EventView:
+def _read_mapping(
+    event: Mapping[str, Any], index: int, ids: dict[str, str] | None
+) -> EventView:
     try:
         name = event["name"]
         timestamp = event["timestamp"]
@@ -153,10 +249,14 @@ def _read_mapping(event: Mapping[str, Any], index: int) -> EventView:
         raise MissingFieldError(
             "required key is missing", path=f"events[{index}].{exc.args[0]}"
         ) from None
-    if not (isinstance(name, str) and name):
-        raise _bad(index, "name", "must be a non-empty string", name)
-    if not _aware_shape(timestamp):
-        _full_timestamp(timestamp, index)  # raises the precise error
+    if not (type(name) is str and name):
+        if not isinstance(name, str):
+            raise InvalidTypeError(
+                "must be a string", path=f"events[{index}].name", value=name
+            )
+        if not name:
+            raise _bad(index, "name", "must be a non-empty string", name)
+    moment = _fields.parse_rfc3339(timestamp, f"events[{index}].timestamp")
     source = event.get("source", "user")
     if source != "user" and source != "system":  # hot path
         raise _bad(index, "source", "must be 'user' or 'system'", source)
@@ -170,20 +270,34 @@ def _read_mapping(event: Mapping[str, Any], index: int) -> EventView:
     customer_id = event.get("customer_id")
     external_customer_id = event.get("external_customer_id")
     external_id = event.get("external_id")
-    if (
-        (customer_id is None or (type(customer_id) is str and customer_id))
-        and (
+    if customer_id is not None:
+        canonical = (
+            ids.get(customer_id)
+            if ids is not None and type(customer_id) is str
+            else None
+        )
+        if canonical is None:
+            if not isinstance(customer_id, str):
+                raise InvalidTypeError(
+                    "must be a UUID string or null",
+                    path=f"events[{index}].customer_id",
+                    value=customer_id,
+                )
+            canonical = _fields.parse_id(customer_id, f"events[{index}].customer_id")
+            if ids is not None:
+                ids[customer_id] = canonical
+        customer_id = canonical
+    if not (
+        (
             external_customer_id is None
             or (type(external_customer_id) is str and external_customer_id)
         )
         and (external_id is None or (type(external_id) is str and external_id))
     ):
-        pass  # the common case, decided without the loop below
-    else:
-        _check_ids(index, customer_id, external_customer_id, external_id)
+        _check_ids(index, external_customer_id, external_id)
     return EventView(
         name,
-        timestamp,
+        moment,
         customer_id,
         external_customer_id,
         external_id,
@@ -194,9 +308,7 @@ def _read_mapping(event: Mapping[str, Any], index: int) -> EventView:
 
 def _check_ids(index: int, *ids: object) -> None:
     """Raise the error for the first id that is neither null nor a non-empty str."""
-    for key, value in zip(
-        ("customer_id", "external_customer_id", "external_id"), ids, strict=True
-    ):
+    for key, value in zip(("external_customer_id", "external_id"), ids, strict=True):
         if value is not None and not isinstance(value, str):
             raise InvalidTypeError(
                 "must be a string or null", path=f"events[{index}].{key}", value=value
@@ -210,31 +322,6 @@ def _bad(index: int, key: str, reason: str, value: object) -> ValidationError:
     return ValidationError(reason, path=f"events[{index}].{key}", value=value)
 
 
-def _aware_shape(value: object) -> bool:
-    """A cheap test that ``value`` is laid out as RFC 3339 text with a zone.
-
-    It checks the separators and the zone designator, not the digits; the full
-    parse (`event_time`) runs when the instant is needed.
-    """
-    if isinstance(value, str):
-        n = len(value)
-        return (
-            n >= 20
-            and value[4] == "-"
-            and value[7] == "-"
-            and value[13] == ":"
-            and (value[-1] in "Zz" or (value[-6] in "+-" and value[-3] == ":"))
-        )
-    return isinstance(value, datetime) and value.utcoffset() is not None
-
-
-def _full_timestamp(value: object, index: int) -> datetime:
-    return _fields.parse_rfc3339(value, f"events[{index}].timestamp")
-
-
 def event_time(view: EventView, index: int) -> datetime:
-    """The event's instant as an aware UTC datetime, parsed in full."""
-    timestamp = view.timestamp
-    if isinstance(timestamp, datetime) and timestamp.tzinfo is _fields.UTC:
-        return timestamp
-    return _full_timestamp(timestamp, index)
+    """The event's instant as an aware UTC datetime (checked when it was read)."""
+    return view.timestamp

@@ -1,11 +1,11 @@
 """The explain trace: what `usage` did with each event of a log, and why.
 
-Rule 1 (the engine's verdicts): `explain` folds the events through a
-`UsageAccumulator` (a subclass that records each step of its fold), so every entry
-is what `usage` itself did with the event: the same customer test, dedup, filter,
-aggregation, credit and reset rules, and the same errors for bad events. Why a user
-event does not match comes from `matching.compile_refusal`, which asks the very
-clause predicates the filter is compiled from.
+Rule 1 (the engine's verdicts): `explain` is a reading of the verdicts of
+`_verdicts.Scan`, the classifier `usage` and every other engine function read, so
+every entry is what `usage` itself did with the event: the same customer test,
+dedup, filter, aggregation, credit and reset rules, and the same errors for bad
+events. Why a user event does not match comes from `matching.compile_refusal`,
+which asks the very clause predicates the filter is compiled from.
 Rule 2 (one entry per event): entries are in log order, one per event; ``index`` is
 the event's position in the stream (0-based).
 Rule 3 (resets): a reset wipes every ``counted``, ``credit`` and ``reset`` entry
@@ -13,12 +13,14 @@ before it. Those entries become ``before_reset``, with ``wiped`` saying what the
 had been and ``reset_index`` naming the first reset after them; their other fields
 stay as they were.
 Rule 4 (units): the ``units`` of a ``counted`` entry is what the event added to
-``consumed_units``: 1 for ``count``, its value for ``sum``, and for ``unique`` 1 when
-its value is new since the last reset, else 0. So for these three the ``units`` of
-the ``counted`` entries sum to `usage`'s ``consumed_units``. ``max``, ``min`` and
-``avg`` are not sums: their entries have ``units=None`` and the value the event fed
-the aggregation in ``value``. Every ``counted`` entry carries ``consumed_units``, the
-quantity just after it, so the last one is `usage`'s ``consumed_units``.
+``consumed_units`` (`_verdicts.Window`): 1 for ``count``, its value for ``sum``, for
+``unique`` 1 when its value is new since the last reset, else 0, and for ``max`` the
+rise of the maximum. So for these four the ``units`` of the ``counted`` entries
+since the last reset sum to `usage`'s ``consumed_units``, and with grants an
+entry's draws sum to its units. ``min`` and ``avg`` are not sums: their entries
+have ``units=None``. ``value`` is what the event fed the aggregation (a number
+always as an exact `Decimal`). Every ``counted`` entry carries ``consumed_units``,
+the quantity just after it, so the last one is `usage`'s ``consumed_units``.
 Rule 5 (grants): given credit grants, each entry's ``draws`` are the `burn_down`
 draws of its event: which grant its units came from (``grant_id=None``: overage).
 """
@@ -34,12 +36,33 @@ from typing import Any, Literal, get_args
 import attrs
 
 from ._fields import parse_count, parse_int, parse_items
-from ._tally import Tally
-from ._units import parse_units
+from ._units import decimal_from_number, parse_units
+from ._verdicts import (
+    COUNTED,
+    CREDIT,
+    DUPLICATE,
+    NOT_MATCHING,
+    OTHER_CUSTOMER,
+    OTHER_SYSTEM,
+    RESET,
+    Scan,
+    Verdict,
+    Window,
+    check_meter,
+    customer_keys,
+    iterate,
+)
 from .errors import InvalidTypeError, ValidationError
 from .events import EventView
 from .grants import CreditGrant, Draw, burn_down
-from .matching import MISSING, NO_VALUE, compile_refusal, json_text, property_getter
+from .matching import (
+    MISSING,
+    NO_VALUE,
+    CompiledMeter,
+    compile_refusal,
+    json_text,
+    property_getter,
+)
 from .meters import (
     CountAggregation,
     FilterClause,
@@ -47,7 +70,6 @@ from .meters import (
     PropertyAggregation,
     UniqueAggregation,
 )
-from .usage import UsageAccumulator
 
 __all__ = ["KINDS", "FailedClause", "Kind", "TraceEntry", "explain"]
 
@@ -64,6 +86,8 @@ Kind = Literal[
 ]
 #: Every kind of entry, in the order of the documentation (that of `Kind`).
 KINDS: tuple[str, ...] = get_args(Kind)
+#: The kinds whose ``value`` is a number fed to the aggregation, when a number.
+_VALUED_KINDS = ("counted", "before_reset")
 #: The kinds a later reset wipes.
 WIPED_KINDS: tuple[str, ...] = ("counted", "credit", "reset")
 
@@ -206,6 +230,17 @@ class TraceEntry:
     failed: tuple[FailedClause, ...] = attrs.field(default=(), converter=_failed)
     draws: tuple[Draw, ...] = attrs.field(default=(), converter=_draws)
 
+    def __attrs_post_init__(self) -> None:
+        # A number the event fed the aggregation is exact: a float read back from
+        # JSON becomes the Decimal it was written from (its shortest repr).
+        value = self.value
+        if (
+            self.kind in _VALUED_KINDS
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+        ):
+            object.__setattr__(self, "value", decimal_from_number(value, "value"))
+
     def describe(self, where: Callable[[int], str] | None = None) -> str:
         """``note``, with the positions it refers to written by ``where``.
 
@@ -238,42 +273,6 @@ def _text(value: object) -> str:
     return text if text is not None else repr(value)
 
 
-class _Tracer(UsageAccumulator):
-    """A `UsageAccumulator` that records what its fold did with the last event.
-
-    `UsageAccumulator.update` reads an event (``_take``) unless its one-key
-    customer test passes it over; ``_take`` tests the customer (``_in_scope``),
-    drops a taken ``external_id`` and asks ``_effect`` what the event does. The
-    overrides below only look; the fold is the accumulator's own.
-    """
-
-    __slots__ = ("effect", "in_scope", "view")
-
-    def __init__(
-        self, meter: Meter, *, customer_id: object, external_customer_id: object
-    ) -> None:
-        super().__init__(
-            meter, customer_id=customer_id, external_customer_id=external_customer_id
-        )
-        self.view: EventView | None = None
-        self.in_scope = False
-        self.effect: tuple[str | None, Any] | None = None
-
-    def trace(self, event: object) -> None:
-        """Fold ``event`` in, recording what became of it."""
-        self.view, self.in_scope, self.effect = None, False, None
-        self.add(event)
-
-    def _in_scope(self, view: EventView) -> bool:
-        self.view = view
-        self.in_scope = super()._in_scope(view)
-        return self.in_scope
-
-    def _effect(self, view: EventView, index: int) -> tuple[str | None, Any]:
-        self.effect = super()._effect(view, index)
-        return self.effect
-
-
 class _Explainer:
     """The per-meter parts of `explain`: notes for each kind of verdict."""
 
@@ -289,39 +288,34 @@ class _Explainer:
             self.read = property_getter(aggregation.property)
         else:
             assert isinstance(aggregation, CountAggregation)
-        self.tally = Tally(self.func)
 
-    def counted(self, index: int, view: EventView, contribution: Any) -> TraceEntry:
-        tally = self.tally
-        units: Decimal | None = None
+    def counted(
+        self, index: int, view: EventView, contribution: Any, window: Window
+    ) -> TraceEntry:
+        had = self.func == "unique" and contribution in window.tally.distinct  # type: ignore[operator]
+        units = window.add(contribution)
         value: Any = None
         if self.func == "count":
-            units, note = Decimal(1), "matches the meter"
+            note = "matches the meter"
         elif self.func == "unique":
             assert self.read is not None
             raw = self.read(view, index)
             value = None if raw is MISSING else raw
             if contribution is NO_VALUE:
-                units = Decimal(0)
                 note = f"{self.property} is missing or null: no value to count"
-            elif contribution in tally.distinct:  # type: ignore[operator]
-                units = Decimal(0)
+            elif had:
                 note = f"{self.property} = {_text(value)}, a value already counted"
             else:
-                units = Decimal(1)
                 note = f"{self.property} = {_text(value)}, a new value"
         else:
             value = Decimal(contribution)
             note = f"{self.property} = {_text(value)}"
-            if self.func == "sum":
-                units = value
-        tally.add(contribution)
         return TraceEntry(
             index=index,
             kind="counted",
             note=note,
             units=units,
-            consumed_units=tally.quantity(),
+            consumed_units=window.quantity(),
             value=value,
         )
 
@@ -350,21 +344,20 @@ class _Explainer:
             value=value,
         )
 
-    def system(self, index: int, view: EventView) -> TraceEntry:
-        target = view.metadata.get("meter_id")
-        if target is None:
-            note = f"{view.name} names no meter (no metadata.meter_id)"
-            return TraceEntry(index=index, kind="other_meter", note=note)
-        if isinstance(target, str) and target.lower() == self.meter.id:
+    def system(self, index: int, view: EventView, verdict: Verdict) -> TraceEntry:
+        target = verdict.value
+        if verdict.kind == OTHER_SYSTEM:
             note = (
                 f"system event {view.name!r} is neither meter.credited nor meter.reset"
             )
             return TraceEntry(index=index, kind="other_system", note=note)
+        if target is None:
+            note = f"{view.name} names no meter (no metadata.meter_id)"
+            return TraceEntry(index=index, kind="other_meter", note=note)
         note = f"{view.name} for meter {_text(target)}, not this meter"
         return TraceEntry(index=index, kind="other_meter", note=note, value=target)
 
     def reset(self, index: int) -> TraceEntry:
-        self.tally = Tally(self.func)
         note = "resets the meter: only later events count"
         return TraceEntry(index=index, kind="reset", note=note)
 
@@ -432,12 +425,11 @@ def explain(
     5 other_customer None belongs to external_customer_id 'globex'
     6 credit None credits 100 units
     """
-    tracer = _Tracer(
-        meter, customer_id=customer_id, external_customer_id=external_customer_id
-    )
+    compiled = CompiledMeter(check_meter(meter))
+    scan = Scan(compiled, *customer_keys(customer_id, external_customer_id))
     draws_of: dict[int, list[Draw]] = {}
     if grants is not None:
-        events = list(events)
+        events = list(iterate(events))
         result = burn_down(
             meter,
             grants,
@@ -452,59 +444,51 @@ def explain(
         raise ValidationError(
             "is the instant of the grants' balances: give grants too", path="at"
         )
-    explainer = _Explainer(meter)
-    firsts: dict[str, int] = {}
+    explainer = _Explainer(compiled.meter)
+    window = Window(compiled.func)
     entries: list[TraceEntry] = []
-    for index, event in enumerate(events):
-        tracer.trace(event)
-        view, effect = tracer.view, tracer.effect
-        if view is None or not tracer.in_scope:
-            entry = TraceEntry(
-                index=index,
-                kind="other_customer",
-                note=_customer_note(event, view),
-            )
-        elif effect is None:
-            taken = view.external_id
-            assert taken is not None  # only a taken external_id skips the effect
-            entry = TraceEntry(
-                index=index,
-                kind="duplicate",
-                note=f"external_id {taken!r} is taken",
-                first_index=firsts[taken],
-            )
-        else:
-            entry = _effect_entry(explainer, index, view, effect)
-            if view.external_id is not None:
-                firsts.setdefault(view.external_id, index)
-        if index in draws_of:
-            entry = attrs.evolve(entry, draws=draws_of[index])
+    for verdict in scan.verdicts(events):
+        entry = _entry(explainer, window, verdict)
+        if verdict.index in draws_of:
+            entry = attrs.evolve(entry, draws=draws_of[verdict.index])
         entries.append(entry)
     return _wipe(entries)
 
 
-def _effect_entry(
-    explainer: _Explainer, index: int, view: EventView, effect: tuple[str | None, Any]
-) -> TraceEntry:
-    kind, value = effect
-    if kind == "use":
-        return explainer.counted(index, view, value)
-    if kind == "credit":
-        units, rollover = value
+def _entry(explainer: _Explainer, window: Window, verdict: Verdict) -> TraceEntry:
+    """The entry of one verdict (Rule 1)."""
+    index, kind, view = verdict.index, verdict.kind, verdict.view
+    if kind == OTHER_CUSTOMER:
+        return TraceEntry(
+            index=index, kind=kind, note=_customer_note(verdict.event, view)
+        )
+    assert view is not None  # only other customers' events may be left unread
+    if kind == DUPLICATE:
+        return TraceEntry(
+            index=index,
+            kind=kind,
+            note=f"external_id {view.external_id!r} is taken",
+            first_index=verdict.first,
+        )
+    if kind == COUNTED:
+        return explainer.counted(index, view, verdict.value, window)
+    if kind == CREDIT:
+        units, rollover = verdict.value
         verb = "credits" if units >= 0 else "revokes"
         note = f"{verb} {abs(units)} units" + (" (rollover)" if rollover else "")
         return TraceEntry(
             index=index,
-            kind="credit",
+            kind=kind,
             note=note,
             credit_units=units,
             rollover=rollover,
         )
-    if kind == "reset":
+    if kind == RESET:
+        window.reset()
         return explainer.reset(index)
-    if view.source == "user":
+    if kind == NOT_MATCHING:
         return explainer.not_matching(index, view)
-    return explainer.system(index, view)
+    return explainer.system(index, view, verdict)
 
 
 def _wipe(entries: list[TraceEntry]) -> tuple[TraceEntry, ...]:

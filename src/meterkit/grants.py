@@ -3,13 +3,14 @@
 Rule 1 (grants): a `CreditGrant` gives ``units`` (an int > 0) of credit on one meter,
 in force from ``effective_at`` (inclusive) to ``expires_at`` (exclusive; ``None``
 never expires). What is left of a grant when it expires is gone.
-Rule 2 (consumption): `burn_down` reads the log with the customer scope and the
-``external_id`` dedup of `usage` (the first event of an id, in log order, holds it,
-whatever its timestamp), keeps the customer's ``user`` events that match the meter,
-and replays them in time order; events with equal timestamps keep their log order.
-An event consumes what it adds to the meter's quantity: 1 for ``count``, its value
-for ``sum``, the rise of the running maximum for ``max``, 1 for a new value of
-``unique``. ``min`` and ``avg`` can fall, so they cannot be drawn down: an error.
+Rule 2 (consumption): `burn_down` reads the verdicts of `_verdicts.Scan`, the ones
+`usage` reads (customer scope, ``external_id`` dedup, checks), keeps the counted
+events and replays them in time order; events with equal timestamps keep their log
+order. An event consumes what it adds to the meter's quantity, decided in log order
+from one reset to the next (`_verdicts.Window`, which `explain` reports too): 1 for
+``count``, its value for ``sum``, the rise of the running maximum for ``max``, 1 for
+a new value of ``unique``. ``min`` and ``avg`` can fall, so they cannot be drawn
+down: an error.
 Rule 3 (draw order): an event's units are drawn from the grants in force at its
 timestamp, one grant after another in this order: lower ``priority`` first, then
 earlier ``expires_at`` (no expiry last), then earlier ``effective_at``, then ``id``.
@@ -23,8 +24,9 @@ nor a consumed event there is no instant: every grant is ``active``, unused.
 Rule 5 (system events): ``meter.credited`` and ``meter.reset`` events do not touch
 grants. Grants carry their own lifetimes, and a reset (which starts a new window for
 `usage`) must not wipe credit the customer was given for a period that is still
-running; such events are passed over, only their ``external_id`` is taken, as in
-`usage`. So the burn-down agrees with `usage` on logs without credits and resets.
+running. A reset only starts a new window for what ``max`` and ``unique`` events
+add (Rule 2). So the burn-down agrees with `usage` on logs without credits and
+resets. The grants together hold less than 1E+29 units, like every unit count.
 Rule 6 (exact): units are `Decimal` in `_units.UNITS`; every draw, remainder and sum
 is exact, and the results check their own sums when they are built.
 """
@@ -41,12 +43,11 @@ from typing import Any, Literal
 import attrs
 
 from . import _fields
-from ._tally import Tally
 from ._units import ZERO, add_units, parse_units, subtract_units
+from ._verdicts import COUNTED, RESET, Scan, Window, check_meter, customer_keys
 from .errors import InvalidTypeError, ValidationError
-from .events import EventView, event_time
+from .matching import CompiledMeter
 from .meters import Meter
-from .usage import UsageAccumulator
 
 __all__ = ["BurnDown", "CreditGrant", "Draw", "GrantState", "burn_down"]
 
@@ -336,33 +337,6 @@ def sum_units(values: Iterable[Decimal]) -> Decimal:
     return total
 
 
-class _Consumption(UsageAccumulator):
-    """`usage`'s customer scope and dedup, collecting matching user events.
-
-    Subclassing keeps the scope (including the one-lookup pass over other
-    customers' mappings) and the ``external_id`` rule identical to `usage` by
-    construction: `_effect` is called once per in-scope event that no earlier
-    event's ``external_id`` hides. Credits and resets are passed over (Rule 5).
-    """
-
-    __slots__ = ("uses",)
-
-    def __init__(
-        self, meter: Meter, *, customer_id: object, external_customer_id: object
-    ) -> None:
-        super().__init__(
-            meter, customer_id=customer_id, external_customer_id=external_customer_id
-        )
-        self.uses: list[tuple[datetime, int, Any]] = []
-
-    def _effect(self, view: EventView, index: int) -> tuple[str | None, Any]:
-        if view.source == "user":
-            kind, value = super()._effect(view, index)
-            if kind is not None:
-                self.uses.append((event_time(view, index), index, value))
-        return None, None
-
-
 def _check_grants(grants: object, meter_id: str) -> list[CreditGrant]:
     if isinstance(grants, (str, bytes, CreditGrant)) or not isinstance(
         grants, Iterable
@@ -372,6 +346,7 @@ def _check_grants(grants: object, meter_id: str) -> list[CreditGrant]:
         )
     checked: list[CreditGrant] = []
     first_of: dict[str, int] = {}
+    total = 0
     for index, grant in enumerate(grants):
         if not isinstance(grant, CreditGrant):
             raise InvalidTypeError(
@@ -393,6 +368,13 @@ def _check_grants(grants: object, meter_id: str) -> list[CreditGrant]:
             )
         first_of[grant.id] = index
         checked.append(grant)
+        total += grant.units
+    if total > _fields.MAX_CREDITED_UNITS:
+        raise ValidationError(
+            "hold more than 1E+29 - 1 units in all: a balance must stay below 1E+29",
+            path="grants",
+            value=f"{len(checked)} grants of {total} units",
+        )
     return checked
 
 
@@ -444,10 +426,9 @@ def burn_down(
     >>> result.balance, result.overage_units
     (Decimal('60'), Decimal('0'))
     """
-    consumption = _Consumption(
-        meter, customer_id=customer_id, external_customer_id=external_customer_id
-    )
-    func = consumption.meter.aggregation.func
+    compiled = CompiledMeter(check_meter(meter))
+    scan = Scan(compiled, *customer_keys(customer_id, external_customer_id))
+    func = compiled.func
     if func not in DRAWABLE:
         raise ValidationError(
             "cannot be drawn down event by event, its quantity can fall: use a "
@@ -456,10 +437,19 @@ def burn_down(
             value=func,
         )
     until = None if at is None else _fields.parse_timestamp(at, "at")
-    checked = _check_grants(grants, consumption.meter.id)
-    consumption.update(events)
-    uses = consumption.uses
-    uses.sort(key=itemgetter(0, 1))  # time order; ties keep log order
+    checked = _check_grants(grants, compiled.meter.id)
+    # What each counted event adds (Rule 2), decided in log order as `explain`
+    # reports it; then replayed in time order, ties in log order.
+    window = Window(func)
+    uses: list[tuple[datetime, int, Decimal]] = []
+    for verdict in scan.verdicts(events):
+        if verdict.kind == COUNTED:
+            units = window.add(verdict.value)
+            assert units is not None  # DRAWABLE aggregations add units
+            uses.append((verdict.view.timestamp, verdict.index, units))  # type: ignore[union-attr]
+        elif verdict.kind == RESET:
+            window.reset()
+    uses.sort(key=itemgetter(0, 1))
 
     # Grants wait in `pending` (by effective_at) until an event reaches them, then
     # sit in `ready`, a heap in draw order; a grant leaves it when it is spent or
@@ -469,25 +459,14 @@ def burn_down(
     ready: list[tuple[tuple[Any, ...], int]] = []
     remaining = [Decimal(grant.units) for grant in checked]
     draws: list[Draw] = []
-    tally = Tally(func)
     consumed = ZERO
     overage = ZERO
     last: datetime | None = None
     next_pending = 0
-    for moment, index, value in uses:
+    for moment, index, need in uses:
         if until is not None and moment > until:
             break
         last = moment
-        if func == "count":
-            need = _ONE
-        elif func == "sum":
-            # The value as the event wrote it (exact: an int, or a checked Decimal).
-            need = Decimal(value)
-        else:
-            # ``max`` and ``unique`` consume what the event adds to the quantity.
-            before = tally.quantity()
-            tally.add(value)
-            need = subtract_units(tally.quantity(), before)
         consumed = add_units(consumed, need)
         while (
             next_pending < len(pending)

@@ -30,23 +30,22 @@ log, and prices the result with `pricing.amount_due`.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any
 
 import attrs
 
 from . import _fields
+from ._chunks import Chunk, usage_numbers
 from ._fields import UTC, format_timestamp, parse_id, parse_timestamp
 from ._tally import Tally
 from ._units import parse_units
+from ._verdicts import COUNTED, EFFECTS, Scan, check_meter, customer_keys, iterate
 from .errors import InvalidTypeError, ValidationError
-from .events import EventView, event_time, read_event
-from .matching import NO_MATCH, CompiledMeter
+from .matching import CompiledMeter
 from .meters import Meter
 from .pricing import Price, amount_due, check_price
-from .usage import belongs, customer_keys, usage
 from .values import SubscriptionMeter
 
 __all__ = [
@@ -123,22 +122,6 @@ class MeterQuantities:
 # -- Arguments ---------------------------------------------------------------------
 
 
-def _check_meter(meter: object) -> Meter:
-    if not isinstance(meter, Meter):
-        raise InvalidTypeError("must be a Meter", path="meter", value=meter)
-    return meter
-
-
-def _check_events(events: object) -> Iterable[object]:
-    if not isinstance(events, Iterable) or isinstance(events, (str, bytes)):
-        raise InvalidTypeError(
-            "must be an iterable of Event objects or JSON objects",
-            path="events",
-            value=events,
-        )
-    return events
-
-
 def _interval(value: object) -> str:
     if not isinstance(value, str) or value not in INTERVALS:
         raise ValidationError(
@@ -197,44 +180,6 @@ def _period(start: object, end: object, *, empty_ok: bool) -> tuple[datetime, da
             value=end,
         )
     return start_at, end_at
-
-
-class _Scope:
-    """Which events are the customer's, and the first of each ``external_id``.
-
-    The rules are those of `usage.UsageAccumulator.update`, so that a series and a
-    usage of the same events agree.
-    """
-
-    __slots__ = ("_customer_id", "_external_customer_id", "_ids")
-
-    def __init__(self, customer_id: object, external_customer_id: object) -> None:
-        self._customer_id, self._external_customer_id = customer_keys(
-            customer_id, external_customer_id
-        )
-        self._ids: set[str] = set()
-
-    @property
-    def customer_id(self) -> str | None:
-        return self._customer_id
-
-    @property
-    def external_customer_id(self) -> str | None:
-        return self._external_customer_id
-
-    def counts(self, view: EventView) -> bool:
-        """Whether ``view`` is the customer's and the first with its external_id.
-
-        Call it once per event, in log order: it remembers the ids it has seen.
-        """
-        if not belongs(view, self._customer_id, self._external_customer_id):
-            return False
-        external_id = view.external_id
-        if external_id is not None:
-            if external_id in self._ids:
-                return False
-            self._ids.add(external_id)
-        return True
 
 
 # -- The local calendar ------------------------------------------------------------
@@ -439,35 +384,28 @@ def quantities(
     >>> [(q.timestamp.day, q.quantity) for q in series.quantities], series.total
     ([(1, Decimal('10')), (2, Decimal('0')), (3, Decimal('5'))], Decimal('15'))
     """
-    compiled = CompiledMeter(_check_meter(meter))
-    events = _check_events(events)
+    compiled = CompiledMeter(check_meter(meter))
+    scan = Scan(compiled, *customer_keys(customer_id, external_customer_id))
+    events = iterate(events)
     start_at, end_at = _period(start, end, empty_ok=True)
     calendar = _Calendar(_interval(interval), _zone(timezone))
     limit = _max_buckets(max_buckets)
-    scope = _Scope(customer_id, external_customer_id)
     first = calendar.bound(start_at, "start", start)
     last = calendar.bound(end_at, "end", end)
     buckets = calendar.buckets(first, last, limit)
 
     func = compiled.func
     tallies = {key: Tally(func) for key, _ in buckets}
-    predicate, contribution = compiled.predicate, compiled.contribution
     key_of = calendar.key
-    for index, event in enumerate(events):
-        view = read_event(event, index)
-        if not scope.counts(view) or view.source != "user":
-            continue
-        if not predicate(view, index):
-            continue
-        value = contribution(view, index)
-        if value is NO_MATCH:
+    for verdict in scan.verdicts(events):
+        if verdict.kind != COUNTED:
             continue
         try:
-            tally = tallies.get(key_of(event_time(view, index)))
+            tally = tallies.get(key_of(verdict.view.timestamp))  # type: ignore[union-attr]
         except OverflowError:
             continue  # local time beyond datetime's range: outside every bucket
         if tally is not None:
-            tally.add(value)
+            tally.add(verdict.value)
 
     total = Tally(func)
     for tally in tallies.values():
@@ -482,16 +420,6 @@ def quantities(
 
 
 # -- Billing periods ---------------------------------------------------------------
-
-# What stands in for an event that must not count, so that `usage` still numbers
-# the caller's events by their own positions in its errors: a system event that
-# names no meter, which `usage` passes over for every meter and every customer.
-_PASSED_OVER: Mapping[str, Any] = {
-    "name": "meterkit.passed_over",
-    "timestamp": datetime(1970, 1, 1, tzinfo=UTC),
-    "source": "system",
-    "metadata": {},
-}
 
 
 def build_subscription_meter(
@@ -530,7 +458,7 @@ def build_subscription_meter(
     >>> sm.consumed_units, sm.credited_units, sm.amount
     (Decimal('350'), 100, 125)
     """
-    meter = _check_meter(meter)
+    meter = check_meter(meter)
     check_price(price)
     if price.meter_id != meter.id:
         raise ValidationError(
@@ -538,7 +466,7 @@ def build_subscription_meter(
             path="price.meter_id",
             value=price.meter_id,
         )
-    events = _check_events(events)
+    events = iterate(events)
     start_at, end_at = _period(start, end, empty_ok=False)
     object_id = parse_id(id, "id")
     created = start_at if created_at is None else _fields.created_at_field(created_at)
@@ -549,28 +477,20 @@ def build_subscription_meter(
             "subscription meter bills one customer",
             path="customer_id",
         )
-    scope = _Scope(customer_id, external_customer_id)
-
-    def period_events() -> Iterator[object]:
-        for index, event in enumerate(events):
-            view = read_event(event, index)
-            if scope.counts(view) and start_at <= event_time(view, index) < end_at:
-                yield event
-            else:
-                yield _PASSED_OVER
-
-    result = usage(
-        meter,
-        period_events(),
-        customer_id=scope.customer_id,
-        external_customer_id=scope.external_customer_id,
-    )
+    compiled = CompiledMeter(meter)
+    scan = Scan(compiled, *customer_keys(customer_id, external_customer_id))
+    chunk = Chunk(compiled.func, at_start=True)
+    for verdict in scan.verdicts(events):
+        kind = verdict.kind
+        if kind in EFFECTS and start_at <= verdict.view.timestamp < end_at:  # type: ignore[union-attr]
+            chunk.take(kind, verdict.value, None)
+    consumed, credited, _, _ = usage_numbers(*chunk.totals())
     return SubscriptionMeter(
         created_at=created,
         modified_at=modified,
         id=object_id,
-        consumed_units=result.consumed_units,
-        credited_units=result.credited_units,
-        amount=amount_due(price, result.consumed_units, result.credited_units),
+        consumed_units=consumed,
+        credited_units=credited,
+        amount=amount_due(price, consumed, credited),
         meter_id=meter.id,
     )
