@@ -49,7 +49,15 @@ from .timeseries import (
     build_subscription_meter,
     quantities,
 )
-from .usage import AggregateAccumulator, Usage, UsageAccumulator, aggregate, usage
+from .usage import (
+    AggregateAccumulator,
+    Usage,
+    UsageAccumulator,
+    UsageByCustomer,
+    aggregate,
+    usage,
+    usage_by_customer,
+)
 from .values import CustomerMeter, MeterRef, SubscriptionMeter
 
 __version__ = "0.1.0"
@@ -85,6 +93,7 @@ __all__ = [
     "UniqueAggregation",
     "Usage",
     "UsageAccumulator",
+    "UsageByCustomer",
     "ValidationError",
     "VolumePrice",
     "__version__",
@@ -104,4 +113,5 @@ __all__ = [
     "to_dict",
     "to_json",
     "usage",
+    "usage_by_customer",
 ]

@@ -163,6 +163,11 @@ class Chunk:
             # A reset nobody can drop wipes everything before it for good.
             self.entries[:] = [_Fold(self.func, reset=True)]
 
+    def add_counted(self, count: int, total: int) -> None:
+        """Apply ``count`` counted events without ``external_id`` whose int values
+        add up to ``total`` (0 for ``count``), as `take` would one by one."""
+        self._tail().tally.add_ints(count, total)
+
     def then(self, other: Chunk, seen: Container[str]) -> Chunk:
         """This chunk followed by ``other``; ``seen``: the ids this chunk holds."""
         merged = Chunk(self.func, at_start=self.at_start)

@@ -74,6 +74,13 @@ class Tally:
         elif self.low is None or value < self.low:
             self.low = value
 
+    def add_ints(self, count: int, total: int) -> None:
+        """Add ``count`` int contributions summing to ``total`` (``count``, ``sum``
+        and ``avg`` only): what ``count`` calls of `add` would do."""
+        assert self.func in ("count", "sum", "avg")
+        self.count += count
+        self.ints += total
+
     def absorb(self, other: Tally) -> None:
         """Merge ``other`` into this tally (order does not matter)."""
         self.count += other.count

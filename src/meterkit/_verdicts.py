@@ -41,7 +41,7 @@ and ``avg`` can fall, so they add nothing countable (``None``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -141,6 +141,8 @@ class Scan:
         "firsts",
         "ids",
         "next_index",
+        "others",
+        "passed_over",
     )
 
     def __init__(
@@ -158,6 +160,10 @@ class Scan:
         self.ids: dict[str, str] = {}
         #: The index after the last event taken from a stream (read or not).
         self.next_index = 0
+        #: Customer ids (as written) known not to be the customer's.
+        self.others: set[str] = set()
+        #: The test of step 1: an event surely another customer's, unread.
+        self.passed_over: Callable[[object], bool] = self._passed_over()
 
     def verdicts(self, events: Iterable[object], start: int = 0) -> Iterator[Verdict]:
         """The verdict of each event of ``events``, in order (Rule 3 for scope)."""
@@ -169,7 +175,7 @@ class Scan:
                 self.next_index = index + 1
                 yield judge(event, index, None)
             return
-        passed = self._passed_over()
+        passed = self.passed_over
         for index, event in enumerate(iterate(events), start):
             self.next_index = index + 1
             if passed(event):
@@ -186,8 +192,8 @@ class Scan:
         so a malformed event without customer keys is still an error.
         """
         customer_id, external_customer_id = self.customer_id, self.external_customer_id
-        if customer_id is not None and external_customer_id is not None:
-            return lambda event: False
+        if (customer_id is None) == (external_customer_id is None):
+            return lambda event: False  # every event in scope, or both keys given
         if external_customer_id is not None:
 
             def other_external(event: object) -> bool:
@@ -197,7 +203,7 @@ class Scan:
                 return type(found) is str and found != external_customer_id
 
             return other_external
-        others: set[str] = set()
+        others = self.others
 
         def other_customer(event: object) -> bool:
             if type(event) is not dict:

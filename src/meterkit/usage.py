@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from ._chunks import Chunk, usage_numbers
+from ._fastscan import FastScans, fast_scan
 from ._fields import credited_units_field, parse_count
 from ._tally import Tally
 from ._units import ZERO, parse_units, subtract_units
@@ -52,6 +53,7 @@ __all__ = [
     "AggregateAccumulator",
     "Usage",
     "UsageAccumulator",
+    "UsageByCustomer",
     "aggregate",
     "usage",
     "usage_by_customer",
@@ -237,7 +239,7 @@ class UsageAccumulator:
           rollover_units=0)
     """
 
-    __slots__ = ("_chunk", "_scan", "_seen")
+    __slots__ = ("_chunk", "_fast", "_scan", "_seen")
 
     def __init__(
         self,
@@ -262,6 +264,7 @@ class UsageAccumulator:
         self._scan = Scan(compiled, customer_id, external_customer_id)
         self._chunk = Chunk(compiled.func, at_start=at_start)
         self._seen = 0
+        self._fast: FastScans | None | bool = False  # made on the first update
 
     @property
     def meter(self) -> Meter:
@@ -272,8 +275,21 @@ class UsageAccumulator:
 
         After an error the accumulator holds the events before the bad one.
         """
-        take = self._chunk.take
         scan = self._scan
+        fast = self._fast
+        if fast is False:
+            fast = self._fast = fast_scan(scan)
+        if fast is not None:
+            sized = type(events) is list or type(events) is tuple
+            scan.next_index = self._seen
+            try:
+                fast[sized is False](  # type: ignore[index]
+                    events if sized else iterate(events), self._seen, scan, self._chunk
+                )
+            finally:
+                self._seen = scan.next_index
+            return
+        take = self._chunk.take
         try:
             for verdict in scan.verdicts(events, self._seen):
                 kind = verdict.kind
@@ -375,6 +391,86 @@ def usage(
     return accumulator.usage()
 
 
+class UsageByCustomer:
+    """The streaming form of `usage_by_customer`: every customer's fold at once.
+
+    ``by`` names the key that identifies a customer: ``"customer_id"`` (keys are
+    canonical lower-case UUIDs) or ``"external_customer_id"``. Each event is read
+    and checked once, whoever it belongs to; an event without the key belongs to
+    no customer (`without_customer` counts them). The meter is compiled once for
+    all customers. After a `MeterkitError` from `add` or `update`, every result is
+    what it was before the bad event.
+
+    >>> folds = UsageByCustomer(example_meter(), by="external_customer_id")
+    >>> folds.update([example_use(10), example_use(5, customer="globex")])
+    >>> folds.add(example_use(2))
+    >>> {key: usage.consumed_units for key, usage in folds.result().items()}
+    {'acme': Decimal('12'), 'globex': Decimal('5')}
+    """
+
+    __slots__ = (
+        "_by_customer_id",
+        "_compiled",
+        "_folds",
+        "_ids",
+        "_seen",
+        "without_customer",
+    )
+
+    def __init__(self, meter: Meter, *, by: str = "customer_id") -> None:
+        self._compiled = CompiledMeter(check_meter(meter))
+        self._by_customer_id = check_by(by) == "customer_id"
+        self._ids: dict[str, str] = {}
+        self._folds: dict[str, tuple[Scan, Chunk]] = {}
+        self._seen = 0
+        #: How many events had no key of the kind ``by`` names.
+        self.without_customer = 0
+
+    @property
+    def meter(self) -> Meter:
+        return self._compiled.meter
+
+    def update(self, events: Iterable[object]) -> None:
+        """Fold ``events`` in, in order; errors name events by index in this stream."""
+        compiled, folds, ids = self._compiled, self._folds, self._ids
+        by_customer_id = self._by_customer_id
+        index = self._seen - 1
+        try:
+            for index, event in enumerate(iterate(events), self._seen):
+                view = read_event(event, index, ids)
+                key = view.customer_id if by_customer_id else view.external_customer_id
+                if key is None:
+                    self.without_customer += 1
+                    continue
+                fold = folds.get(key)
+                if fold is None:
+                    scan = (
+                        Scan(compiled, key, None)
+                        if by_customer_id
+                        else Scan(compiled, None, key)
+                    )
+                    verdict = scan.verdict(event, index, view)
+                    # Kept only once the event's verdict is in (Rule: no change
+                    # after an error).
+                    fold = folds[key] = (scan, Chunk(compiled.func, at_start=True))
+                else:
+                    verdict = fold[0].verdict(event, index, view)
+                kind = verdict.kind
+                if kind in EFFECTS:
+                    fold[1].take(kind, verdict.value, view.external_id)
+        finally:
+            self._seen = index + 1
+
+    def add(self, event: object) -> None:
+        """Fold one event in."""
+        self.update((event,))
+
+    def result(self) -> dict[str, Usage]:
+        """Each customer's `Usage`, in code-point order of the keys."""
+        folds = self._folds
+        return {key: _usage_of(folds[key][1]) for key in sorted(folds)}
+
+
 def usage_by_customer(
     meter: Meter, events: Iterable[object], *, by: str = "customer_id"
 ) -> dict[str, Usage]:
@@ -395,27 +491,6 @@ def usage_by_customer(
      'globex': Usage(consumed_units=Decimal('5'), credited_units=0,
                      balance=Decimal('0'), rollover_units=0)}
     """
-    compiled = CompiledMeter(check_meter(meter))
-    key_field = check_by(by)
-    by_customer_id = key_field == "customer_id"
-    func = compiled.func
-    ids: dict[str, str] = {}
-    folds: dict[str, tuple[Scan, Chunk]] = {}
-    for index, event in enumerate(iterate(events)):
-        view = read_event(event, index, ids)
-        key = view.customer_id if by_customer_id else view.external_customer_id
-        if key is None:
-            continue
-        fold = folds.get(key)
-        if fold is None:
-            scan = (
-                Scan(compiled, key, None)
-                if by_customer_id
-                else Scan(compiled, None, key)
-            )
-            fold = folds[key] = (scan, Chunk(func, at_start=True))
-        verdict = fold[0].verdict(event, index, view)
-        kind = verdict.kind
-        if kind in EFFECTS:
-            fold[1].take(kind, verdict.value, view.external_id)
-    return {key: _usage_of(folds[key][1]) for key in sorted(folds)}
+    folds = UsageByCustomer(meter, by=by)
+    folds.update(events)
+    return folds.result()

@@ -16,6 +16,7 @@ import bisect
 import contextlib
 import gzip
 import json
+import math
 import re
 import sys
 import time
@@ -157,6 +158,27 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _OutOfRange(ValueError):
+    """A JSON number that a float cannot hold: it would be read as another number."""
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused when a float would
+    silently change it: ``1e400`` would be infinity, ``1e-400`` zero."""
+    value = float(text)
+    if math.isinf(value) or (
+        value == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0])
+    ):
+        raise _OutOfRange(
+            f"number {text[:40]} is out of range: it would be read as {value!r}"
+        )
+    return value
+
+
+# One decoder for every line: `json.loads` with hooks builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 class EventLines:
     """The JSON values of an events file with their 1-based line numbers.
 
@@ -207,12 +229,15 @@ class EventLines:
                 self.nonblank += 1
                 try:
                     # Without its line break, an error's column is on this line.
-                    text = raw.rstrip(b"\r\n")
-                    value = json.loads(text, parse_constant=_reject_constant)
+                    text = raw.rstrip(b"\r\n").decode("utf-8")
+                    value = _DECODER.decode(text)
                 except json.JSONDecodeError as exc:
                     self.fail(
                         self.lines, f"invalid JSON: {exc.msg} at column {exc.colno}"
                     )
+                    continue
+                except _OutOfRange as exc:
+                    self.fail(self.lines, str(exc))
                     continue
                 except ValueError as exc:  # not UTF-8 text; NaN or Infinity
                     self.fail(self.lines, f"invalid JSON: {exc}")

@@ -4,10 +4,11 @@ Rule 1 (customers): an event belongs to its ``customer_id`` (a UUID, compared in
 canonical lower-case form), else to its ``external_customer_id``; an event with
 neither belongs to no customer, and how many there were is said on stderr. Ids are
 checked by the library's own rules, so the CLI refuses exactly what `usage` does.
-Rule 2 (numbers): one `UsageAccumulator` per customer is fed that customer's events,
-in log order, in one pass; a customer's result is therefore `usage` of the meter
-over that customer's events, and ``amount`` is `amount_due` of its consumed and
-credited units. Units are written as `to_dict` writes them.
+Rule 2 (numbers): the library's `UsageByCustomer` folds every customer's events in
+log order, in one pass, each event read and checked once; a customer's result is
+therefore `usage` of the meter over that customer's events, and ``amount`` is
+`amount_due` of its consumed and credited units. Units are written as `to_dict`
+writes them.
 Rule 3 (order): customer ids first, then external ids, each in code-point order.
 """
 
@@ -21,16 +22,15 @@ import importlib.resources
 import json
 import os
 import sys
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .._fields import parse_id
 from ..errors import InexactError, MeterkitError
-from ..events import read_event
 from ..meters import Meter
 from ..pricing import MeteredUnitPrice, Price, amount_due
 from ..serialization import from_json, to_dict
-from ..usage import Usage, UsageAccumulator
+from ..usage import Usage, UsageByCustomer, usage
 from ._io import (
     EventLines,
     Progress,
@@ -55,77 +55,53 @@ DEMO_FILES = ("llm-meter.json", "llm-price.json", "llm-events.jsonl.gz")
 CustomerKey = tuple[str, str]
 
 
-class UsageByCustomer:
-    """One `UsageAccumulator` per customer, fed in one pass over the log.
+class CustomerFolds:
+    """Every customer's usage in one pass (Rule 1): two `UsageByCustomer` folds.
 
-    The accumulators are not scoped to a customer: the routing here decides who
-    an event belongs to, so no event routed to a customer can be passed over.
+    An event with a ``customer_id`` goes to the fold keyed by ``customer_id``; one
+    without goes to the fold keyed by ``external_customer_id``. Each event is
+    read once, by the library, in the fold it is routed to.
     """
 
     def __init__(self, meter: Meter, wanted: Sequence[str] | None):
         self._meter = meter
-        self._accumulators: dict[CustomerKey, UsageAccumulator] = {}
-        self._keys: dict[tuple[str, str], CustomerKey] = {}
+        self._by_id = UsageByCustomer(meter, by="customer_id")
+        self._by_external = UsageByCustomer(meter, by="external_customer_id")
         self._wanted = list(wanted or ())
-        self._selected: set[CustomerKey] | None = None
-        self.without_customer = 0
-        if wanted is not None:
-            # An id given with --customer matches either kind of id.
-            self._selected = {("external_customer_id", w) for w in wanted}
-            for w in wanted:
-                with contextlib.suppress(MeterkitError):
-                    self._selected.add(self._key("customer_id", w))
 
-    def _key(self, kind: str, raw: str) -> CustomerKey:
-        key = self._keys.get((kind, raw))
-        if key is None:
-            # The library's own check of the id; its error names the field.
-            if kind == "customer_id":
-                UsageAccumulator(self._meter, customer_id=raw)
-                key = (kind, str(uuid.UUID(raw)))
-            else:
-                UsageAccumulator(self._meter, external_customer_id=raw)
-                key = (kind, raw)
-            self._keys[(kind, raw)] = key
-        return key
+    @property
+    def without_customer(self) -> int:
+        return self._by_external.without_customer
 
     def add(self, event: object) -> None:
         """Fold one event; after a `MeterkitError` every result is unchanged."""
-        view = read_event(event, 0)
-        if view.customer_id is not None:
-            key = self._key("customer_id", view.customer_id)
-        elif view.external_customer_id is not None:
-            key = self._key("external_customer_id", view.external_customer_id)
+        if type(event) is dict and event.get("customer_id") is None:
+            self._by_external.add(event)
         else:
-            self.without_customer += 1
-            return
-        if self._selected is not None and key not in self._selected:
-            return
-        accumulator = self._accumulators.get(key)
-        if accumulator is None:
-            # Kept only once an event went in: a customer whose every line is
-            # skipped does not appear.
-            accumulator = UsageAccumulator(self._meter)
-            accumulator.add(event)
-            self._accumulators[key] = accumulator
-        else:
-            accumulator.add(event)
+            self._by_id.add(event)  # a line that is not an object is refused here
 
     def results(self) -> list[tuple[CustomerKey, Usage]]:
         """Each customer's `Usage`, in the order of Rule 3.
 
-        A customer asked for with ``--customer`` but without events gets the
-        usage of no events (zeros), as a customer_id when the id is a UUID.
+        With ``--customer``, only the customers asked for, each matching either
+        kind of id; one without events gets the usage of no events (zeros), as a
+        customer_id when the id is a UUID.
         """
-        found = {key: acc.usage() for key, acc in self._accumulators.items()}
-        for raw in self._wanted:
-            external = ("external_customer_id", raw)
-            try:
-                key = self._key("customer_id", raw)
-            except MeterkitError:
-                key = external
-            if not found.keys() & {key, external}:
-                found[key] = UsageAccumulator(self._meter).usage()
+        found: dict[CustomerKey, Usage] = {}
+        for kind, folds in zip(KINDS, (self._by_id, self._by_external), strict=True):
+            found.update(((kind, key), usage) for key, usage in folds.result().items())
+        if self._wanted:
+            selected: dict[CustomerKey, Usage] = {}
+            for raw in self._wanted:
+                keys: list[CustomerKey] = [("external_customer_id", raw)]
+                with contextlib.suppress(MeterkitError):
+                    keys.insert(0, ("customer_id", parse_id(raw, "customer")))
+                hits = [key for key in keys if key in found]
+                for key in hits:
+                    selected[key] = found[key]
+                if not hits:
+                    selected[keys[0]] = usage(self._meter, ())
+            found = selected
         return sorted(
             found.items(), key=lambda item: (KINDS.index(item[0][0]), item[0][1])
         )
@@ -141,7 +117,7 @@ def fold_usage(
     progress: Progress,
 ) -> list[tuple[CustomerKey, Usage]]:
     """Fold the event ``lines`` of the file ``path`` per customer."""
-    by_customer = UsageByCustomer(meter, wanted)
+    by_customer = CustomerFolds(meter, wanted)
     events = EventLines(
         path, lines, progress, (lambda message: None) if skip_invalid else None
     )

@@ -2,8 +2,11 @@
 
 Rule 1: a line is valid when it is JSON and `from_dict` reads it as an `Event` (the
 strict reading: UUID ids, full timestamps, JSON metadata); with ``--meter``, also
-when `usage` of that meter reads it alone (credit units, aggregated values). So a
-file that passes ``validate --meter`` passes ``usage`` with that meter.
+when `usage` of that meter reads it (credit units, aggregated values). One
+`UsageAccumulator` reads the whole file: the meter's checks run on every event
+before dedup and resets, so a line is refused exactly when `usage` of it alone
+would refuse it, and the meter is compiled once. So a file that passes ``validate
+--meter`` passes ``usage`` with that meter.
 Rule 2: the report goes to stdout, like a linter's: one ``FILE:LINE: MESSAGE`` per
 bad line as it is found, then a summary line. Exit 1 when a line is bad.
 """
@@ -16,7 +19,7 @@ from ..errors import MeterkitError
 from ..events import Event
 from ..meters import Meter
 from ..serialization import from_dict
-from ..usage import usage
+from ..usage import UsageAccumulator
 from ._io import (
     EventLines,
     Progress,
@@ -38,11 +41,12 @@ def run_validate(args: argparse.Namespace) -> int:
     name = display_name(args.events)
     with open_events(args.events) as lines:
         events = EventLines(args.events, lines, Progress.on_stderr(args.quiet), print)
+        fold = None if meter is None else UsageAccumulator(meter)
         for line, event in events:
             try:
                 from_dict(Event, event)
-                if meter is not None:
-                    usage(meter, (event,))
+                if fold is not None:
+                    fold.add(event)
             except MeterkitError as exc:
                 events.fail(line, relocated(exc))
     valid = events.nonblank - events.invalid

@@ -1,0 +1,361 @@
+"""Generated fast scans: the verdicts of ordinary events, decided inline.
+
+A fast scan is the `_verdicts.Scan` of one meter and scope written out as one
+Python function, with the event checks, the filter clauses and the aggregation
+inlined, so that an ordinary wire event costs a few dictionary reads and
+comparisons instead of a dozen calls. It is an accelerator, never a second
+opinion:
+
+Rule 1: for each event the fast scan either decides exactly what the scan decides
+(a counted ``user`` event with a plain ``int`` value, an event the filter refuses,
+a duplicate, another customer's event already known to the scan), or hands the
+event to the scan itself (`Scan.verdict`): anything unusual, every ``system``
+event, every error. A property test (tests/property/test_fastscan_properties.py)
+holds the two equal on random meters and logs.
+Rule 2: the fast scan folds counted values into local sums and hands them to the
+chunk (`_chunks.Chunk.add_counted`) before any event it hands to the scan, so the
+chunk sees the log's effects in order.
+Rule 3: only what can be inlined exactly is: filters that are an ``and`` of
+clauses on ``name``, ``source``, ``timestamp`` or a top-level metadata key, and
+``count``/``sum``/``avg`` meters. For other meters `fast_scan` returns ``None`` and
+the scan is used alone.
+Rule 4: the generated source depends only on the meter's shape (operators, kinds of
+property and value, aggregation, scope); a meter's own values are bound as
+arguments. The source is registered in `linecache`, so tracebacks show it; the
+module keeps a bounded table of generated code, never user data.
+"""
+
+from __future__ import annotations
+
+import linecache
+from operator import length_hint
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from ._units import MAX_UNITS_EXPONENT
+from ._verdicts import EFFECTS, Scan
+from .matching import MISSING, json_text
+from .meters import CountAggregation, Filter, FilterClause, PropertyAggregation
+
+__all__: list[str] = []
+
+#: An int value the fast scan adds as it is (a unit count stays below 1E+29).
+_INT_LIMIT = 10 ** (MAX_UNITS_EXPONENT + 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH
+
+#: The types a number clause is false for, without a closer look (SPEC section 3:
+#: a missing or null property, or a value of another JSON type, makes it false).
+_NOT_NUMBERS = frozenset({str, bool, type(None), dict, list, type(MISSING)})
+
+_ORDER = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+FastScan = Callable[[Iterable[object], int, Scan, Any], None]
+#: A meter's fast scans: for a list or tuple, and for any other iterable.
+FastScans = tuple[FastScan, FastScan]
+
+
+class _Unsure(Exception):
+    """Raised inside a fast scan when an event needs the scan's own verdict."""
+
+
+def _unsure() -> bool:
+    raise _Unsure
+
+
+def _shape(scan: Scan) -> tuple[Any, ...] | None:
+    """The meter's shape, and its own values in order; None when not inlinable."""
+    compiled = scan.compiled
+    meter = compiled.meter
+    aggregation = meter.aggregation
+    if isinstance(aggregation, CountAggregation):
+        value_key: str | None = None
+    elif isinstance(aggregation, PropertyAggregation) and aggregation.func in (
+        "sum",
+        "avg",
+    ):
+        value_key = aggregation.property.removeprefix("metadata.")
+        if "." in value_key or value_key in ("name", "source", "timestamp"):
+            return None
+    else:
+        return None
+    filter_ = meter.filter
+    if filter_.clauses and filter_.conjunction != "and" and len(filter_.clauses) > 1:
+        return None
+    clauses = []
+    for clause in filter_.clauses:
+        if isinstance(clause, Filter) or not isinstance(clause, FilterClause):
+            return None
+        prop = clause.property
+        if prop in ("name", "source", "timestamp"):
+            where = prop
+        else:
+            key = prop.removeprefix("metadata.")
+            if "." in key:
+                return None
+            where = "metadata"
+        kind = (
+            "bool"
+            if isinstance(clause.value, bool)
+            else "int"
+            if isinstance(clause.value, int)
+            else "str"
+        )
+        clauses.append((where, clause.operator, kind))
+    if scan.customer_id is not None and scan.external_customer_id is not None:
+        return None
+    scope = (
+        "customer_id"
+        if scan.customer_id is not None
+        else "external_customer_id"
+        if scan.external_customer_id is not None
+        else "all"
+    )
+    return (scope, compiled.func, value_key is not None, tuple(clauses))
+
+
+def _values(scan: Scan) -> dict[str, Any]:
+    """The meter's own values, by the names the generated code uses."""
+    meter = scan.compiled.meter
+    values: dict[str, Any] = {
+        "C": scan.customer_id or scan.external_customer_id,
+        "KV": getattr(meter.aggregation, "property", "").removeprefix("metadata."),
+    }
+    for i, clause in enumerate(meter.filter.clauses):
+        assert isinstance(clause, FilterClause)
+        values[f"K{i}"] = clause.property.removeprefix("metadata.")
+        values[f"V{i}"] = clause.value
+        if clause.operator in ("like", "not_like"):
+            values[f"V{i}"] = json_text(clause.value)
+    return values
+
+
+def _clause_code(i: int, where: str, operator: str, kind: str) -> str:
+    """One clause as an expression that is exactly `matching`'s verdict, or raises
+    `_Unsure` for a value it does not decide inline."""
+    get = {
+        "name": "name",
+        "source": "src",
+        "timestamp": "((dt - EPOCH) // SECOND)",
+    }.get(where, f"md.get(K{i})")
+    value = f"V{i}"
+    if operator in ("like", "not_like"):
+        test = "in" if operator == "like" else "not in"
+        return (
+            f"(({value} {test} x) if type(x := {get}) is str else "
+            f"(False if x is None or x is MISSING else unsure()))"
+        )
+    symbol = _ORDER[operator]
+    if kind == "str":
+        if operator == "eq":
+            return f"({get} == {value})"
+        return f"(type(x := {get}) is str and x {symbol} {value})"
+    if kind == "bool":
+        if operator not in ("eq", "ne"):
+            return "False"
+        return f"(type(x := {get}) is bool and x {symbol} {value})"
+    return (
+        f"((x {symbol} {value}) if (t := type(x := {get})) is int else "
+        f"(False if t in NOT_NUMBERS else unsure()))"
+    )
+
+
+def _source(shape: tuple[Any, ...], sized: bool) -> str:
+    """The generated module text; ``sized``: for a list or tuple, whose position is
+    read off its iterator only when an index is needed (no enumerate per event)."""
+    scope, func, reads_value, clauses = shape
+    n = len(clauses)
+    params = ", ".join(
+        ["C", "KV", *(f"K{i}" for i in range(n)), *(f"V{i}" for i in range(n))]
+    )
+    matches = (
+        " and ".join(
+            _clause_code(i, where, op, kind)
+            for i, (where, op, kind) in enumerate(clauses)
+        )
+        or "True"
+    )
+    # The scope's own key is read first: another customer's event costs one read
+    # and one set lookup. A missing key, or an unhashable value, goes to the scan.
+    rest = [
+        ("cid", '"customer_id"', "None"),
+        ("ecid", '"external_customer_id"', "None"),
+        ("name", '"name"', "None"),
+        ("ts", '"timestamp"', "None"),
+        ("src", '"source"', '"user"'),
+        ("md", '"metadata"', "None"),
+        ("xid", '"external_id"', "None"),
+    ]
+    if scope == "customer_id":
+        rest = rest[1:]
+        scope_test = """
+                    cid = e["customer_id"]
+                    if cid != C:
+                        if cid in others:
+                            continue
+                        raise Unsure"""
+        id_tests = "(ecid is None or (type(ecid) is str and ecid))"
+    elif scope == "external_customer_id":
+        rest = rest[:1] + rest[2:]
+        scope_test = """
+                    ecid = e["external_customer_id"]
+                    if ecid != C:
+                        if type(ecid) is str:
+                            continue
+                        raise Unsure"""
+        id_tests = "(cid is None or (type(cid) is str and cid in ids))"
+    else:
+        scope_test = ""
+        id_tests = (
+            "(cid is None or (type(cid) is str and cid in ids))\n"
+            "                        and (ecid is None or (type(ecid) is str and ecid))"
+        )
+    reads = "\n".join(
+        f"                        {var} = e[{key}]" for var, key, _ in rest
+    )
+    gets = "\n".join(
+        f"                        {var} = e.get({key}, {default})"
+        for var, key, default in rest
+    )
+    if reads_value:
+        counted = """
+                        v = md.get(KV)
+                        if type(v) is not int or v < 0 or v >= INT_LIMIT:
+                            raise Unsure"""
+        add = "ints += v"
+    else:
+        counted = ""
+        add = "pass"
+    if sized:
+        loop = (
+            "end = start + len(events)\n"
+            "            it = iter(events)\n"
+            "            for e in it:"
+        )
+        at = "end - length_hint(it) - 1"
+    else:
+        loop = "for index, e in enumerate(events, start):"
+        at = "index"
+    return f"""
+def make({params}):
+    def fast_scan(events, start, scan, chunk):
+        firsts = scan.firsts
+        ids = scan.ids
+        others = scan.others
+        passed = scan.passed_over
+        verdict = scan.verdict
+        take = chunk.take
+        at_start = chunk.at_start
+        count = 0
+        ints = 0
+        index = start - 1
+        it = None
+        try:
+            {loop}
+                try:
+                    if type(e) is not dict:
+                        raise Unsure{scope_test}
+                    try:
+{reads}
+                    except KeyError:
+{gets}
+                    if not (
+                        type(name) is str
+                        and name
+                        and src == "user"
+                        and {id_tests}
+                        and type(md) is dict
+                        and (xid is None or (type(xid) is str and xid))
+                        and type(ts) is str
+                        and len(ts) == 20
+                        and ts[19] == "Z"
+                        and ts[10] == "T"
+                        and ts[4] == "-"
+                        and ts[7] == "-"
+                        and ts[13] == ":"
+                        and ts[16] == ":"
+                    ):
+                        raise Unsure
+                    dt = fromiso(ts)
+                    if {matches}:{counted}
+                        if xid is not None:
+                            if xid in firsts:
+                                continue
+                            if not at_start:
+                                raise Unsure
+                            firsts[xid] = {at}
+                        count += 1
+                        {add}
+                    elif xid is not None and xid not in firsts:
+                        firsts[xid] = {at}
+                    continue
+                except (Unsure, ValueError, KeyError, TypeError):
+                    pass
+                # The scan's own verdict, after the sums so far (Rule 2).
+                if count:
+                    chunk.add_counted(count, ints)
+                    count = ints = 0
+                index = {at}
+                scan.next_index = index + 1
+                if passed(e):
+                    continue
+                found = verdict(e, index, None)
+                if found.kind in EFFECTS:
+                    take(found.kind, found.value, found.view.external_id)
+        finally:
+            if count:
+                chunk.add_counted(count, ints)
+            if it is not None:
+                # The event being read when an error came is taken, as in the scan.
+                index = end - length_hint(it) - 1
+            scan.next_index = index + 1
+    return fast_scan
+"""
+
+
+# Generated code by shape (Rule 4): bounded, and holding no user data.
+_MADE: dict[tuple[Any, ...], Callable[..., FastScan]] = {}
+_MAX_MADE = 256
+
+
+def fast_scan(scan: Scan) -> FastScans | None:
+    """The fast scans of ``scan``'s meter and scope, or None (Rule 3)."""
+    shape = _shape(scan)
+    if shape is None:
+        return None
+    values = _values(scan)
+    n = len(shape[3])
+    args = [values["C"], values["KV"]]
+    args += [values[f"K{i}"] for i in range(n)]
+    args += [values[f"V{i}"] for i in range(n)]
+    return (_make(shape, True)(*args), _make(shape, False)(*args))
+
+
+def _make(shape: tuple[Any, ...], sized: bool) -> Callable[..., FastScan]:
+    key = (*shape, sized)
+    make = _MADE.get(key)
+    if make is None:
+        source = _source(shape, sized)
+        filename = f"<meterkit fastscan {len(_MADE)}: {shape[0]} {shape[1]}>"
+        namespace: dict[str, Any] = {
+            "Unsure": _Unsure,
+            "unsure": _unsure,
+            "MISSING": MISSING,
+            "NOT_NUMBERS": _NOT_NUMBERS,
+            "EPOCH": _EPOCH,
+            "SECOND": _SECOND,
+            "INT_LIMIT": _INT_LIMIT,
+            "EFFECTS": EFFECTS,
+            "fromiso": datetime.fromisoformat,
+            "length_hint": length_hint,
+        }
+        code = compile(source, filename, "exec")
+        exec(code, namespace)  # noqa: S102 - generated from a shape, no user data
+        lines = source.splitlines(True)
+        linecache.cache[filename] = (len(source), None, lines, filename)
+        make = namespace["make"]
+        if len(_MADE) >= _MAX_MADE:
+            _MADE.pop(next(iter(_MADE)))
+        _MADE[key] = make
+    return make
