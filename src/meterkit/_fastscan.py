@@ -28,9 +28,9 @@ module keeps a bounded table of generated code, never user data.
 from __future__ import annotations
 
 import linecache
-from operator import length_hint
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from operator import length_hint
 from typing import Any
 
 from ._units import MAX_UNITS_EXPONENT
@@ -45,9 +45,14 @@ _INT_LIMIT = 10 ** (MAX_UNITS_EXPONENT + 1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH
 
-#: The types a number clause is false for, without a closer look (SPEC section 3:
-#: a missing or null property, or a value of another JSON type, makes it false).
-_NOT_NUMBERS = frozenset({str, bool, type(None), dict, list, type(MISSING)})
+# The types of value a clause is false for without a closer look (SPEC section 3:
+# a missing or null property, or a value of another JSON type, makes it false).
+# A float or a Decimal is never among them: `matching` refuses a NaN or an
+# infinity in any property a clause reads, so those go to the scan.
+_PLAIN = frozenset({bool, int, type(None), dict, list, type(MISSING)})
+_NOT_NUMBERS = (_PLAIN - {int}) | {str}
+_NOT_TEXTS = _PLAIN
+_NOT_BOOLS = (_PLAIN - {bool}) | {str}
 
 _ORDER = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -147,14 +152,20 @@ def _clause_code(i: int, where: str, operator: str, kind: str) -> str:
             f"(False if x is None or x is MISSING else unsure()))"
         )
     symbol = _ORDER[operator]
+    if where in ("name", "source"):  # always a str
+        return f"({get} {symbol} {value})" if kind == "str" else "False"
     if kind == "str":
-        if operator == "eq":
-            return f"({get} == {value})"
-        return f"(type(x := {get}) is str and x {symbol} {value})"
+        return (
+            f"((x {symbol} {value}) if (t := type(x := {get})) is str else "
+            f"(False if t in NOT_TEXTS else unsure()))"
+        )
     if kind == "bool":
         if operator not in ("eq", "ne"):
-            return "False"
-        return f"(type(x := {get}) is bool and x {symbol} {value})"
+            return f"(False if type({get}) in NOT_BOOLS else unsure())"
+        return (
+            f"((x {symbol} {value}) if (t := type(x := {get})) is bool else "
+            f"(False if t in NOT_BOOLS else unsure()))"
+        )
     return (
         f"((x {symbol} {value}) if (t := type(x := {get})) is int else "
         f"(False if t in NOT_NUMBERS else unsure()))"
@@ -343,6 +354,8 @@ def _make(shape: tuple[Any, ...], sized: bool) -> Callable[..., FastScan]:
             "unsure": _unsure,
             "MISSING": MISSING,
             "NOT_NUMBERS": _NOT_NUMBERS,
+            "NOT_TEXTS": _NOT_TEXTS,
+            "NOT_BOOLS": _NOT_BOOLS,
             "EPOCH": _EPOCH,
             "SECOND": _SECOND,
             "INT_LIMIT": _INT_LIMIT,
@@ -351,7 +364,7 @@ def _make(shape: tuple[Any, ...], sized: bool) -> Callable[..., FastScan]:
             "length_hint": length_hint,
         }
         code = compile(source, filename, "exec")
-        exec(code, namespace)  # noqa: S102 - generated from a shape, no user data
+        exec(code, namespace)
         lines = source.splitlines(True)
         linecache.cache[filename] = (len(source), None, lines, filename)
         make = namespace["make"]
