@@ -28,14 +28,14 @@ module keeps a bounded table of generated code, never user data.
 from __future__ import annotations
 
 import linecache
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timezone
 from operator import length_hint
 from typing import Any
 
 from ._units import MAX_UNITS_EXPONENT
 from ._verdicts import EFFECTS, Scan
-from .matching import MISSING, json_text
+from .matching import MISSING, CompiledMeter, json_text
 from .meters import CountAggregation, Filter, FilterClause, PropertyAggregation
 
 __all__: list[str] = []
@@ -56,7 +56,7 @@ _NOT_BOOLS = (_PLAIN - {bool}) | {str}
 
 _ORDER = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
-FastScan = Callable[[Iterable[object], int, Scan, Any], None]
+FastScan = Callable[..., Any]
 #: A meter's fast scans: for a list or tuple, and for any other iterable.
 FastScans = tuple[FastScan, FastScan]
 
@@ -69,9 +69,8 @@ def _unsure() -> bool:
     raise _Unsure
 
 
-def _shape(scan: Scan) -> tuple[Any, ...] | None:
-    """The meter's shape, and its own values in order; None when not inlinable."""
-    compiled = scan.compiled
+def _shape(compiled: CompiledMeter, scope: str) -> tuple[Any, ...] | None:
+    """The meter's shape in a scope; None when it cannot be inlined (Rule 3)."""
     meter = compiled.meter
     aggregation = meter.aggregation
     if isinstance(aggregation, CountAggregation):
@@ -108,23 +107,14 @@ def _shape(scan: Scan) -> tuple[Any, ...] | None:
             else "str"
         )
         clauses.append((where, clause.operator, kind))
-    if scan.customer_id is not None and scan.external_customer_id is not None:
-        return None
-    scope = (
-        "customer_id"
-        if scan.customer_id is not None
-        else "external_customer_id"
-        if scan.external_customer_id is not None
-        else "all"
-    )
     return (scope, compiled.func, value_key is not None, tuple(clauses))
 
 
-def _values(scan: Scan) -> dict[str, Any]:
+def _values(compiled: CompiledMeter, customer: str | None) -> dict[str, Any]:
     """The meter's own values, by the names the generated code uses."""
-    meter = scan.compiled.meter
+    meter = compiled.meter
     values: dict[str, Any] = {
-        "C": scan.customer_id or scan.external_customer_id,
+        "C": customer,
         "KV": getattr(meter.aggregation, "property", "").removeprefix("metadata."),
     }
     for i, clause in enumerate(meter.filter.clauses):
@@ -172,72 +162,61 @@ def _clause_code(i: int, where: str, operator: str, kind: str) -> str:
     )
 
 
-def _source(shape: tuple[Any, ...], sized: bool) -> str:
-    """The generated module text; ``sized``: for a list or tuple, whose position is
-    read off its iterator only when an index is needed (no enumerate per event)."""
-    scope, func, reads_value, clauses = shape
+_KEYS = [
+    ("cid", '"customer_id"', "None"),
+    ("ecid", '"external_customer_id"', "None"),
+    ("name", '"name"', "None"),
+    ("ts", '"timestamp"', "None"),
+    ("src", '"source"', '"user"'),
+    ("md", '"metadata"', "None"),
+    ("xid", '"external_id"', "None"),
+]
+
+_CID_TEST = "(cid is None or (type(cid) is str and cid in ids))"
+_ECID_TEST = "(ecid is None or (type(ecid) is str and ecid))"
+
+# The body every fast scan shares: read the rest of the event's keys, check them
+# as `events.read_event` does, parse the timestamp as `_fields.parse_rfc3339` does
+# for the API's layout (a value that is not a str makes `len` or `fromiso` raise
+# TypeError: the scan decides), and test the filter.
+_READ_AND_CHECK = """
+                    try:
+{reads}
+                    except KeyError:
+{gets}
+                    if not (
+                        type(name) is str
+                        and name
+                        and src == "user"
+                        and {id_tests}
+                        and type(md) is dict
+                        and (xid is None or (type(xid) is str and xid))
+                        and len(ts) == 20
+                        and ts[19] == "Z"
+                        and ts[10] == "T"
+                        and ts[4] == "-"
+                        and ts[7] == "-"
+                        and ts[13] == ":"
+                        and ts[16] == ":"
+                    ):
+                        raise Unsure
+                    dt = fromiso(ts)"""
+
+
+def _parts(
+    shape: tuple[Any, ...], sized: bool, first: str, id_tests: str
+) -> dict[str, str]:
+    """The pieces both kinds of fast scan are made of."""
+    _, func, reads_value, clauses = shape
     n = len(clauses)
-    params = ", ".join(
-        ["C", "KV", *(f"K{i}" for i in range(n)), *(f"V{i}" for i in range(n))]
+    rest = [key for key in _KEYS if key[0] != first]
+    body = _READ_AND_CHECK.format(
+        reads="\n".join(f"                        {v} = e[{k}]" for v, k, _ in rest),
+        gets="\n".join(
+            f"                        {v} = e.get({k}, {d})" for v, k, d in rest
+        ),
+        id_tests=id_tests,
     )
-    matches = (
-        " and ".join(
-            _clause_code(i, where, op, kind)
-            for i, (where, op, kind) in enumerate(clauses)
-        )
-        or "True"
-    )
-    # The scope's own key is read first: another customer's event costs one read
-    # and one set lookup. A missing key, or an unhashable value, goes to the scan.
-    rest = [
-        ("cid", '"customer_id"', "None"),
-        ("ecid", '"external_customer_id"', "None"),
-        ("name", '"name"', "None"),
-        ("ts", '"timestamp"', "None"),
-        ("src", '"source"', '"user"'),
-        ("md", '"metadata"', "None"),
-        ("xid", '"external_id"', "None"),
-    ]
-    if scope == "customer_id":
-        rest = rest[1:]
-        scope_test = """
-                    cid = e["customer_id"]
-                    if cid != C:
-                        if cid in others:
-                            continue
-                        raise Unsure"""
-        id_tests = "(ecid is None or (type(ecid) is str and ecid))"
-    elif scope == "external_customer_id":
-        rest = rest[:1] + rest[2:]
-        scope_test = """
-                    ecid = e["external_customer_id"]
-                    if ecid != C:
-                        if type(ecid) is str:
-                            continue
-                        raise Unsure"""
-        id_tests = "(cid is None or (type(cid) is str and cid in ids))"
-    else:
-        scope_test = ""
-        id_tests = (
-            "(cid is None or (type(cid) is str and cid in ids))\n"
-            "                        and (ecid is None or (type(ecid) is str and ecid))"
-        )
-    reads = "\n".join(
-        f"                        {var} = e[{key}]" for var, key, _ in rest
-    )
-    gets = "\n".join(
-        f"                        {var} = e.get({key}, {default})"
-        for var, key, default in rest
-    )
-    if reads_value:
-        counted = """
-                        v = md.get(KV)
-                        if type(v) is not int or v < 0 or v >= INT_LIMIT:
-                            raise Unsure"""
-        add = "ints += v"
-    else:
-        counted = ""
-        add = "pass"
     if sized:
         loop = (
             "end = start + len(events)\n"
@@ -248,8 +227,69 @@ def _source(shape: tuple[Any, ...], sized: bool) -> str:
     else:
         loop = "for index, e in enumerate(events, start):"
         at = "index"
+    return {
+        "params": ", ".join(
+            ["C", "KV", *(f"K{i}" for i in range(n)), *(f"V{i}" for i in range(n))]
+        ),
+        "matches": " and ".join(
+            _clause_code(i, where, op, kind)
+            for i, (where, op, kind) in enumerate(clauses)
+        )
+        or "True",
+        "body": body,
+        # A counted event's value: an int in range, or the scan decides.
+        "value": """
+                        v = md.get(KV)
+                        if type(v) is not int or v < 0 or v >= INT_LIMIT:
+                            raise Unsure"""
+        if reads_value
+        else "",
+        "add": "+= v" if reads_value else "+= 0",
+        # What `_source_by` adds to a customer's pending [count, sum]: the count
+        # only where the aggregation reads it (`_tally.Tally.quantity`).
+        "tally": "\n".join(
+            f"                        {line}"
+            for line, needed in (
+                ("got[0] += 1", func in ("count", "avg")),
+                ("got[1] += v", func in ("sum", "avg")),
+                ("pass", False),
+            )
+            if needed
+        ),
+        "loop": loop,
+        "at": at,
+    }
+
+
+def _source(shape: tuple[Any, ...], sized: bool) -> str:
+    """A fast scan for one scope; ``sized``: for a list or tuple, whose position is
+    read off its iterator only when an index is needed (no enumerate per event)."""
+    scope = shape[0]
+    if scope == "customer_id":
+        # The scope's own key is read first: another customer's event costs one
+        # read and one set lookup. A missing key or an unhashable value goes to
+        # the scan.
+        first, id_tests = "cid", _ECID_TEST
+        scope_test = """
+                    cid = e["customer_id"]
+                    if cid != C:
+                        if cid in others:
+                            continue
+                        raise Unsure"""
+    elif scope == "external_customer_id":
+        first, id_tests = "ecid", _CID_TEST
+        scope_test = """
+                    ecid = e["external_customer_id"]
+                    if ecid != C:
+                        if type(ecid) is str:
+                            continue
+                        raise Unsure"""
+    else:
+        first, id_tests = "", f"{_CID_TEST}\n                        and {_ECID_TEST}"
+        scope_test = ""
+    p = _parts(shape, sized, first, id_tests)
     return f"""
-def make({params}):
+def make({p["params"]}):
     def fast_scan(events, start, scan, chunk):
         firsts = scan.firsts
         ids = scan.ids
@@ -263,43 +303,21 @@ def make({params}):
         index = start - 1
         it = None
         try:
-            {loop}
+            {p["loop"]}
                 try:
                     if type(e) is not dict:
-                        raise Unsure{scope_test}
-                    try:
-{reads}
-                    except KeyError:
-{gets}
-                    if not (
-                        type(name) is str
-                        and name
-                        and src == "user"
-                        and {id_tests}
-                        and type(md) is dict
-                        and (xid is None or (type(xid) is str and xid))
-                        and type(ts) is str
-                        and len(ts) == 20
-                        and ts[19] == "Z"
-                        and ts[10] == "T"
-                        and ts[4] == "-"
-                        and ts[7] == "-"
-                        and ts[13] == ":"
-                        and ts[16] == ":"
-                    ):
-                        raise Unsure
-                    dt = fromiso(ts)
-                    if {matches}:{counted}
+                        raise Unsure{scope_test}{p["body"]}
+                    if {p["matches"]}:{p["value"]}
                         if xid is not None:
                             if xid in firsts:
                                 continue
                             if not at_start:
                                 raise Unsure
-                            firsts[xid] = {at}
+                            firsts[xid] = {p["at"]}
                         count += 1
-                        {add}
+                        ints {p["add"]}
                     elif xid is not None and xid not in firsts:
-                        firsts[xid] = {at}
+                        firsts[xid] = {p["at"]}
                     continue
                 except (Unsure, ValueError, KeyError, TypeError):
                     pass
@@ -307,7 +325,7 @@ def make({params}):
                 if count:
                     chunk.add_counted(count, ints)
                     count = ints = 0
-                index = {at}
+                index = {p["at"]}
                 scan.next_index = index + 1
                 if passed(e):
                     continue
@@ -325,6 +343,55 @@ def make({params}):
 """
 
 
+def _source_by(shape: tuple[Any, ...], sized: bool) -> str:
+    """A fast scan for `usage.UsageByCustomer`: every customer's fold at once.
+
+    ``pending[key]`` is ``[count, sum, firsts]`` of one customer, by its key as
+    written in events: the counted events not yet handed to its chunk (``count``
+    kept only where the aggregation reads it), and its scan's ``external_id``
+    table. An event whose key has no entry yet goes to ``slow``, which makes one.
+    """
+    if shape[0] == "by_customer_id":
+        # ``pending`` is keyed by the customer_id as written (checked before).
+        first, id_tests = "cid", _ECID_TEST
+        key = """
+                    got = pending[cid := e["customer_id"]]"""
+    else:
+        first, id_tests = "ecid", _CID_TEST
+        key = """
+                    got = pending[ecid := e["external_customer_id"]]"""
+    p = _parts(shape, sized, first, id_tests)
+    return f"""
+def make({p["params"]}):
+    def fast_scan(events, start, ids, pending, slow):
+        index = start - 1
+        it = None
+        if True:
+            {p["loop"]}
+                try:
+                    if type(e) is not dict:
+                        raise Unsure{key}{p["body"]}
+                    if {p["matches"]}:{p["value"]}
+                        if xid is not None:
+                            firsts = got[2]
+                            if xid in firsts:
+                                continue
+                            firsts[xid] = {p["at"]}
+{p["tally"]}
+                    elif xid is not None and xid not in (firsts := got[2]):
+                        firsts[xid] = {p["at"]}
+                    continue
+                except (Unsure, ValueError, KeyError, TypeError):
+                    pass
+                index = {p["at"]}
+                slow(e, index)
+        if it is not None:
+            return end
+        return index + 1
+    return fast_scan
+"""
+
+
 # Generated code by shape (Rule 4): bounded, and holding no user data.
 _MADE: dict[tuple[Any, ...], Callable[..., FastScan]] = {}
 _MAX_MADE = 256
@@ -332,22 +399,48 @@ _MAX_MADE = 256
 
 def fast_scan(scan: Scan) -> FastScans | None:
     """The fast scans of ``scan``'s meter and scope, or None (Rule 3)."""
-    shape = _shape(scan)
+    if scan.customer_id is not None and scan.external_customer_id is not None:
+        return None  # both keys: the scan alone
+    scope = (
+        "customer_id"
+        if scan.customer_id is not None
+        else "external_customer_id"
+        if scan.external_customer_id is not None
+        else "all"
+    )
+    customer = scan.customer_id or scan.external_customer_id
+    return _both(scan.compiled, scope, customer, _source)
+
+
+def fast_scan_by(compiled: CompiledMeter, by: str) -> FastScans | None:
+    """The fast scans of `usage.UsageByCustomer` with key ``by``, or None."""
+    return _both(compiled, f"by_{by}", None, _source_by)
+
+
+def _both(
+    compiled: CompiledMeter,
+    scope: str,
+    customer: str | None,
+    write: Callable[[tuple[Any, ...], bool], str],
+) -> FastScans | None:
+    shape = _shape(compiled, scope)
     if shape is None:
         return None
-    values = _values(scan)
+    values = _values(compiled, customer)
     n = len(shape[3])
     args = [values["C"], values["KV"]]
     args += [values[f"K{i}"] for i in range(n)]
     args += [values[f"V{i}"] for i in range(n)]
-    return (_make(shape, True)(*args), _make(shape, False)(*args))
+    return (_make(shape, True, write)(*args), _make(shape, False, write)(*args))
 
 
-def _make(shape: tuple[Any, ...], sized: bool) -> Callable[..., FastScan]:
+def _make(
+    shape: tuple[Any, ...], sized: bool, write: Callable[[tuple[Any, ...], bool], str]
+) -> Callable[..., FastScan]:
     key = (*shape, sized)
     make = _MADE.get(key)
     if make is None:
-        source = _source(shape, sized)
+        source = write(shape, sized)
         filename = f"<meterkit fastscan {len(_MADE)}: {shape[0]} {shape[1]}>"
         namespace: dict[str, Any] = {
             "Unsure": _Unsure,

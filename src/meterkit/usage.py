@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 
 from ._chunks import Chunk, usage_numbers
-from ._fastscan import FastScans, fast_scan
+from ._fastscan import FastScans, fast_scan, fast_scan_by
 from ._fields import credited_units_field, parse_count
 from ._tally import Tally
 from ._units import ZERO, parse_units, subtract_units
@@ -264,7 +264,7 @@ class UsageAccumulator:
         self._scan = Scan(compiled, customer_id, external_customer_id)
         self._chunk = Chunk(compiled.func, at_start=at_start)
         self._seen = 0
-        self._fast: FastScans | None | bool = False  # made on the first update
+        self._fast: FastScans | bool | None = False  # made on the first update
 
     @property
     def meter(self) -> Meter:
@@ -411,9 +411,12 @@ class UsageByCustomer:
     __slots__ = (
         "_by_customer_id",
         "_compiled",
+        "_fast",
         "_folds",
         "_ids",
+        "_pending",
         "_seen",
+        "_written",
         "without_customer",
     )
 
@@ -422,7 +425,13 @@ class UsageByCustomer:
         self._by_customer_id = check_by(by) == "customer_id"
         self._ids: dict[str, str] = {}
         self._folds: dict[str, tuple[Scan, Chunk]] = {}
+        # Each customer's counted events not yet in its chunk, [count, int sum,
+        # the scan's external_id table], by customer key; and the same lists by
+        # the key as events write it: what the fast scan adds to.
+        self._pending: dict[str, list[Any]] = {}
+        self._written: dict[object, list[Any]] = {}
         self._seen = 0
+        self._fast: FastScans | bool | None = False  # made on the first update
         #: How many events had no key of the kind ``by`` names.
         self.without_customer = 0
 
@@ -432,34 +441,70 @@ class UsageByCustomer:
 
     def update(self, events: Iterable[object]) -> None:
         """Fold ``events`` in, in order; errors name events by index in this stream."""
-        compiled, folds, ids = self._compiled, self._folds, self._ids
-        by_customer_id = self._by_customer_id
+        fast = self._fast
+        if fast is False:
+            by = "customer_id" if self._by_customer_id else "external_customer_id"
+            fast = self._fast = fast_scan_by(self._compiled, by)
+        if fast is not None:
+            sized = type(events) is list or type(events) is tuple
+            self._seen = fast[sized is False](  # type: ignore[index]
+                events if sized else iterate(events),
+                self._seen,
+                self._ids,
+                self._written,
+                self._take,
+            )
+            return
+        take = self._take
         index = self._seen - 1
+        for index, event in enumerate(iterate(events), self._seen):
+            take(event, index)
+        self._seen = index + 1
+
+    def _take(self, event: object, index: int) -> None:
+        """Fold one event at position ``index`` through its customer's scan."""
         try:
-            for index, event in enumerate(iterate(events), self._seen):
-                view = read_event(event, index, ids)
-                key = view.customer_id if by_customer_id else view.external_customer_id
-                if key is None:
-                    self.without_customer += 1
-                    continue
-                fold = folds.get(key)
-                if fold is None:
-                    scan = (
-                        Scan(compiled, key, None)
-                        if by_customer_id
-                        else Scan(compiled, None, key)
-                    )
-                    verdict = scan.verdict(event, index, view)
-                    # Kept only once the event's verdict is in (Rule: no change
-                    # after an error).
-                    fold = folds[key] = (scan, Chunk(compiled.func, at_start=True))
-                else:
-                    verdict = fold[0].verdict(event, index, view)
-                kind = verdict.kind
-                if kind in EFFECTS:
-                    fold[1].take(kind, verdict.value, view.external_id)
-        finally:
+            view = read_event(event, index, self._ids)
+            by_customer_id = self._by_customer_id
+            key = view.customer_id if by_customer_id else view.external_customer_id
+            if key is None:
+                self.without_customer += 1
+                return
+            fold = self._folds.get(key)
+            if fold is None:
+                compiled = self._compiled
+                scan = (
+                    Scan(compiled, key, None)
+                    if by_customer_id
+                    else Scan(compiled, None, key)
+                )
+                verdict = scan.verdict(event, index, view)
+                # Kept only once the event's verdict is in: an error leaves
+                # every result as it was.
+                fold = self._folds[key] = (scan, Chunk(compiled.func, at_start=True))
+                self._pending[key] = [0, 0, scan.firsts]
+            else:
+                self._flush(key)
+                verdict = fold[0].verdict(event, index, view)
+            if type(event) is dict:
+                # The key as this event writes it, checked: the fast scan's entry.
+                written = event.get(
+                    "customer_id" if by_customer_id else "external_customer_id"
+                )
+                if type(written) is str:
+                    self._written[written] = self._pending[key]
+            kind = verdict.kind
+            if kind in EFFECTS:
+                fold[1].take(kind, verdict.value, view.external_id)
+        except BaseException:
             self._seen = index + 1
+            raise
+
+    def _flush(self, key: str) -> None:
+        pending = self._pending[key]
+        if pending[0] or pending[1]:  # a sum meter keeps no count (`_fastscan`)
+            self._folds[key][1].add_counted(pending[0], pending[1])
+            pending[0] = pending[1] = 0
 
     def add(self, event: object) -> None:
         """Fold one event in."""
@@ -468,6 +513,8 @@ class UsageByCustomer:
     def result(self) -> dict[str, Usage]:
         """Each customer's `Usage`, in code-point order of the keys."""
         folds = self._folds
+        for key in folds:
+            self._flush(key)
         return {key: _usage_of(folds[key][1]) for key in sorted(folds)}
 
 

@@ -25,6 +25,8 @@ from meterkit import (
     MeterkitError,
     PropertyAggregation,
     UsageAccumulator,
+    UsageByCustomer,
+    usage,
 )
 from meterkit._fastscan import fast_scan
 from meterkit._verdicts import Scan
@@ -259,3 +261,113 @@ def test_a_fast_scan_takes_the_common_event_itself(
 )
 def test_meters_it_cannot_inline_get_none(meter: Meter) -> None:
     assert fast_scan(Scan(CompiledMeter(meter))) is None
+
+
+def by_customer(meter: Meter, log: list[Any], form: str, by: str, *, fast: bool) -> Any:
+    folds = UsageByCustomer(meter, by=by)
+    if not fast:
+        folds._fast = None
+    try:
+        folds.update(es.feed(log, form))
+    except MeterkitError as exc:
+        return ("error", type(exc), str(exc), folds.result(), folds.without_customer)
+    return ("usage", folds.result(), folds.without_customer)
+
+
+@given(
+    meter=st.one_of(flat_meters(), flat_meters(), es.meters()),
+    by=st.sampled_from(("customer_id", "external_customer_id")),
+    data=st.data(),
+)
+def test_fast_scan_by_customer_equals_the_scan(
+    meter: Meter, by: str, data: st.DataObject
+) -> None:
+    log = data.draw(es.verdict_logs(invalid_duplicate=True))
+    # Mostly events of a few customers, so that each customer's later events
+    # are the fast scan's to decide.
+    keys = st.sampled_from(
+        (*es.CUSTOMER_IDS, es.CUSTOMER_IDS[0].upper(), *es.EXTERNAL_CUSTOMER_IDS)
+    )
+    log = [
+        {**e, by: data.draw(keys)}
+        if isinstance(e, dict) and e.get(by) is None and data.draw(st.booleans())
+        else e
+        for e in log
+    ]
+    if data.draw(st.booleans()):
+        log = [api_layout(e) for e in log]
+        form = data.draw(st.sampled_from(es.FORMS))
+    else:
+        log, form = data.draw(es.mixed_forms(log))
+    fast = by_customer(meter, log, form, by, fast=True)
+    assert fast == by_customer(meter, log, form, by, fast=False)
+    if fast[0] == "usage":
+        for key, result in fast[1].items():
+            assert usage(meter, log, **{by: key}) == result
+
+
+SUM = Meter(
+    id=es.METER_ID,
+    name="sum",
+    filter=Filter(clauses=[FilterClause(property="name", operator="eq", value="llm")]),
+    aggregation=PropertyAggregation(func="sum", property="tokens"),
+    created_at=es.T0,
+)
+
+
+def wire(tokens: int, customer: str, name: str = "llm", **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "timestamp": "2025-01-01T00:00:00Z",
+        "customer_id": customer,
+        "external_customer_id": None,
+        "external_id": None,
+        "source": "user",
+        "metadata": {"tokens": tokens},
+        **extra,
+    }
+
+
+A, B = es.CUSTOMER_IDS
+
+
+@pytest.mark.parametrize(
+    ("log", "expected"),
+    [
+        ([wire(1, A), wire(2, A), wire(4, B), wire(8, A)], {A: 11, B: 4}),
+        (
+            [wire(1, A), wire(2, A, external_id="x"), wire(4, A, external_id="x")],
+            {A: 3},
+        ),
+        (
+            [
+                wire(1, A),
+                wire(2, A, name="api", external_id="x"),
+                wire(4, A, external_id="x"),
+            ],
+            {A: 1},
+        ),
+        ([wire(1, A), wire(2, A.upper()), wire(4, A.upper())], {A: 7}),
+        ([wire(1, A), wire(2, B), wire(4, A), wire(8, B)], {A: 5, B: 10}),
+    ],
+    ids=[
+        "two-customers",
+        "duplicate",
+        "held-by-a-non-match",
+        "any-case",
+        "interleaved",
+    ],
+)
+def test_by_customer_cases(log: list[Any], expected: dict[str, int]) -> None:
+    for fast in (True, False):
+        result = by_customer(SUM, log, "list", "customer_id", fast=fast)
+        assert {k: u.consumed_units for k, u in result[1].items()} == expected
+
+
+def test_by_customer_error_keeps_what_came_before() -> None:
+    log = [wire(1, A), wire(2, A), {**wire(4, A), "metadata": {"tokens": -4}}]
+    fast = by_customer(SUM, log, "list", "customer_id", fast=True)
+    assert fast == by_customer(SUM, log, "list", "customer_id", fast=False)
+    assert fast[0] == "error"
+    assert "events[2].metadata.tokens" in fast[2]
+    assert fast[3][A].consumed_units == 3
