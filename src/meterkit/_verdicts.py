@@ -83,7 +83,7 @@ class Verdict(NamedTuple):
     for an `OTHER_CUSTOMER` event passed over unread; ``event`` is the event as given.
     """
 
-    index: int
+    position: int  # the event's index in the stream (`index` is a tuple method)
     kind: str
     view: EventView | None
     value: Any

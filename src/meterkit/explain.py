@@ -449,15 +449,15 @@ def explain(
     entries: list[TraceEntry] = []
     for verdict in scan.verdicts(events):
         entry = _entry(explainer, window, verdict)
-        if verdict.index in draws_of:
-            entry = attrs.evolve(entry, draws=draws_of[verdict.index])
+        if verdict.position in draws_of:
+            entry = attrs.evolve(entry, draws=draws_of[verdict.position])
         entries.append(entry)
     return _wipe(entries)
 
 
 def _entry(explainer: _Explainer, window: Window, verdict: Verdict) -> TraceEntry:
     """The entry of one verdict (Rule 1)."""
-    index, kind, view = verdict.index, verdict.kind, verdict.view
+    index, kind, view = verdict.position, verdict.kind, verdict.view
     if kind == OTHER_CUSTOMER:
         return TraceEntry(
             index=index, kind=kind, note=_customer_note(verdict.event, view)

@@ -446,7 +446,7 @@ def burn_down(
         if verdict.kind == COUNTED:
             units = window.add(verdict.value)
             assert units is not None  # DRAWABLE aggregations add units
-            uses.append((verdict.view.timestamp, verdict.index, units))  # type: ignore[union-attr]
+            uses.append((verdict.view.timestamp, verdict.position, units))  # type: ignore[union-attr]
         elif verdict.kind == RESET:
             window.reset()
     uses.sort(key=itemgetter(0, 1))

@@ -10,6 +10,7 @@ same error at the same event, and hold the same state afterwards.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timezone
 from typing import Any
 
@@ -172,7 +173,7 @@ def test_fast_scan_equals_the_scan(meter: Meter, data: st.DataObject) -> None:
     selection = data.draw(es.selections())
     cuts = data.draw(st.lists(st.integers(0, len(log)), max_size=2))
     bounds = [0, *sorted(cuts), len(log)]
-    chunks = [log[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    chunks = [log[a:b] for a, b in itertools.pairwise(bounds)]
     assert outcome(meter, selection, chunks, form, fast=True) == outcome(
         meter, selection, chunks, form, fast=False
     )

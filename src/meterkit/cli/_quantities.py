@@ -107,7 +107,15 @@ def run_quantities(args: argparse.Namespace) -> int:
         # scope finds it first, so that it can be skipped whole. Both read the
         # library's verdicts, whose checks run before dedup: the trial refuses
         # exactly the events `quantities` would.
-        trial = UsageAccumulator(meter, **scope) if args.skip_invalid else None
+        trial = (
+            UsageAccumulator(
+                meter,
+                customer_id=scope.get("customer_id"),
+                external_customer_id=scope.get("external_customer_id"),
+            )
+            if args.skip_invalid
+            else None
+        )
 
         def stream() -> Iterator[object]:
             for line, event in events:
