@@ -335,3 +335,297 @@ def garbage_events(draw: st.DrawFn) -> object:
             target[key] = draw(garbage_values)
         event["metadata"] = target
     return event
+
+
+# Verdicts: mixed-case ids, malformed events, invalid duplicates, feeds, grants ------
+#
+# Builders for tests/property/test_verdict_properties.py (one verdict per event).
+# Malformed events carry exactly one defect each, so that the first refused event
+# of a log is refused at one field, whichever function reads it.
+
+#: Timestamps laid out as RFC 3339 with a zone that name no instant: 2025 has no
+#: Feb 29, no leap second was inserted at the end of 2025-01-01, month 13 and hour
+#: 25 do not exist.
+IMPOSSIBLE_TIMESTAMPS = (
+    "2025-02-29T00:00:00Z",
+    "2025-01-01T23:59:60Z",
+    "2025-13-45T99:99:99Z",
+    "2025-04-31T00:00:00+01:00",
+    "2025-01-01T25:00:00-05:00",
+)
+#: Strings that are not UUIDs, some of them near misses of one.
+BAD_UUIDS = (
+    "992fae2a-2a17-4b7a-8d9e-e287cf90131",
+    "992fae2a-2a17-4b7a-8d9e-e287cf90131bb",
+    "992fae2a2a174b7a8d9ee287cf90131b0000",
+    "zz2fae2a-2a17-4b7a-8d9e-e287cf90131b",
+    "acme",
+)
+#: ``units`` of a ``meter.credited`` event that are not an int (None: key absent).
+BAD_CREDIT_UNITS = ("ten", "10", True, 1.5, 10.0, None)
+#: ``rollover`` of a ``meter.credited`` event that is present and not a bool.
+BAD_ROLLOVERS = (None, "true", 1, 0)
+#: Values of an aggregated property that no meter may take as a number.
+BAD_NUMBERS = (
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    -1,
+    -0.5,
+    10**29,
+    1e300,
+)
+#: Grant ids, in string order.
+GRANT_IDS = tuple(f"00000000-0000-4000-8000-00000000000{n}" for n in range(1, 5))
+#: How a test hands a log to meterkit.
+FORMS = ("list", "tuple", "generator")
+
+
+@st.composite
+def recased(draw: st.DrawFn, value: str) -> str:
+    """``value`` with each letter in a random case."""
+    mask = draw(st.integers(0, 2 ** len(value) - 1))
+    return "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate(value))
+
+
+@st.composite
+def recased_events(draw: st.DrawFn, kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
+    """`events`, with the ``customer_id`` (a UUID of `CUSTOMER_IDS`) in mixed case."""
+    event = draw(events(kinds))
+    if event.get("customer_id") is not None and draw(st.booleans()):
+        event["customer_id"] = draw(recased(event["customer_id"].lower()))
+    return event
+
+
+def _with_path(metadata: dict[str, Any], path: str, value: object) -> dict[str, Any]:
+    """A copy of ``metadata`` with ``value`` at the dot ``path`` (nested objects)."""
+    result = dict(metadata)
+    head, _, rest = path.removeprefix("metadata.").partition(".")
+    if rest:
+        inner = result.get(head)
+        result[head] = _with_path(inner if isinstance(inner, dict) else {}, rest, value)
+    else:
+        result[head] = value
+    return result
+
+
+#: What `malformed_events` may break, each as often as it appears.
+DEFECTS = (
+    "timestamp",
+    "timestamp",
+    "customer_id",
+    "number",
+    "number",
+    "credit_units",
+    "rollover",
+    "shape",
+)
+
+
+@st.composite
+def malformed_events(draw: st.DrawFn, defects: tuple[str, ...] = DEFECTS) -> Any:
+    """A wire event with exactly one defect, of any customer (or of nobody).
+
+    - ``timestamp``: an `IMPOSSIBLE_TIMESTAMPS` text, on any kind of event;
+    - ``customer_id``: not a UUID (the event often has an external_customer_id, so
+      that a caller asking for that one has it in scope);
+    - ``number``: NaN, an infinity, a negative or an out-of-range number in an
+      aggregated property (`NUMERIC_PROPERTIES`) of a user event;
+    - ``credit_units`` / ``rollover``: a ``meter.credited`` event for this meter with
+      ``units`` not an int (or absent) / ``rollover`` present and not a bool;
+    - ``shape``: a field of the wrong type or an empty id, or no mapping at all.
+    """
+    defect = draw(st.sampled_from(defects))
+    if defect == "timestamp":
+        event = draw(events())
+        event["timestamp"] = draw(st.sampled_from(IMPOSSIBLE_TIMESTAMPS))
+    elif defect == "customer_id":
+        event = draw(events())
+        event["customer_id"] = draw(st.sampled_from(BAD_UUIDS))
+        if draw(st.integers(0, 3)):
+            event["external_customer_id"] = draw(st.sampled_from(EXTERNAL_CUSTOMER_IDS))
+    elif defect == "number":
+        event = draw(events(("use",)))
+        event["metadata"] = _with_path(
+            event["metadata"],
+            draw(st.sampled_from(NUMERIC_PROPERTIES)),
+            draw(st.sampled_from(BAD_NUMBERS)),
+        )
+    elif defect in ("credit_units", "rollover"):
+        event = draw(events(("credit",)))
+        event["metadata"] = dict(event["metadata"], meter_id=draw(recased(METER_ID)))
+        if defect == "credit_units":
+            units = draw(st.sampled_from(BAD_CREDIT_UNITS))
+            if units is None:
+                del event["metadata"]["units"]
+            else:
+                event["metadata"]["units"] = units
+        else:
+            event["metadata"]["rollover"] = draw(st.sampled_from(BAD_ROLLOVERS))
+    else:
+        event = draw(events())
+        key, value = draw(
+            st.sampled_from(
+                (
+                    ("metadata", 5),
+                    ("metadata", ["tokens"]),
+                    ("name", ""),
+                    ("name", 7),
+                    ("source", "admin"),
+                    ("external_id", ""),
+                    ("external_customer_id", 5),
+                    ("timestamp", "2025-01-01T00:00:00"),
+                    ("timestamp", 1735689600),
+                    (None, None),
+                )
+            )
+        )
+        if key is None:
+            return draw(st.sampled_from((42, "event", ["name", "llm"], None)))
+        event[key] = value
+    return event
+
+
+@st.composite
+def invalid_duplicates(draw: st.DrawFn, log: list[Any]) -> list[Any]:
+    """``log`` with a later event that repeats an earlier one's ``external_id`` (and
+    its customer keys) and is invalid: a negative or non-finite number, a credit
+    for this meter with bad units, or an impossible timestamp."""
+    log = list(log)
+    candidates = [i for i, e in enumerate(log) if isinstance(e, dict)]
+    if not candidates:
+        return log
+    first = draw(st.sampled_from(candidates))
+    original = dict(log[first])
+    if original.get("external_id") is None:
+        original["external_id"] = draw(st.sampled_from(EXTERNAL_IDS))
+        log[first] = original
+    defect = draw(st.sampled_from(("number", "number", "credit_units", "timestamp")))
+    duplicate = draw(malformed_events((defect,)))
+    for key in ("customer_id", "external_customer_id", "external_id"):
+        duplicate[key] = original.get(key)
+    if defect == "number":
+        # Every numeric property at once: any sum/max/min/avg meter reads it.
+        bad = draw(st.sampled_from((-5, -0.25, float("nan"), float("inf"))))
+        for path in NUMERIC_PROPERTIES:
+            duplicate["metadata"] = _with_path(duplicate["metadata"], path, bad)
+    later = draw(st.integers(first + 1, len(log)))
+    log.insert(later, duplicate)
+    return log
+
+
+@st.composite
+def echoes(draw: st.DrawFn, log: list[Any]) -> list[Any]:
+    """``log`` with 1-3 echoes: copies of its user events (same customer, same
+    metadata, no external_id) placed later in the log but earlier in time, so that
+    log order and time order disagree on which of the two comes first."""
+    log = list(log)
+    for _ in range(draw(st.integers(1, 3))):
+        users = [
+            i
+            for i, e in enumerate(log)
+            if isinstance(e, dict) and e.get("source", "user") == "user"
+        ]
+        if not users:
+            break
+        first = draw(st.sampled_from(users))
+        echo = {k: v for k, v in log[first].items() if k != "external_id"}
+        echo["timestamp"] = draw(
+            st.sampled_from(("2024-12-31T23:30:00Z", "2024-12-31T18:59:59-05:00"))
+        )
+        log.insert(draw(st.integers(first + 1, len(log))), echo)
+    return log
+
+
+@st.composite
+def verdict_logs(
+    draw: st.DrawFn,
+    max_size: int = 15,
+    kinds: tuple[str, ...] = KINDS,
+    max_malformed: int = 3,
+    invalid_duplicate: bool = False,
+) -> list[Any]:
+    """Wire logs with mixed-case customer ids, duplicates, resets, credits, other
+    meters' system events, other customers' events, and up to ``max_malformed``
+    `malformed_events` anywhere in the log (and, when asked, an
+    `invalid_duplicates` event)."""
+    log: list[Any] = draw(
+        st.lists(recased_events(kinds), min_size=min(3, max_size), max_size=max_size)
+    )
+    for _ in range(draw(st.integers(0, max_malformed))):
+        log.insert(draw(st.integers(0, len(log))), draw(malformed_events()))
+    if invalid_duplicate:
+        log = draw(invalid_duplicates(log))
+    return log
+
+
+def try_event(event: Any) -> Any:
+    """The `Event` of a wire event, or the event itself when it cannot be one."""
+    if not isinstance(event, dict):
+        return event
+    try:
+        return as_event(event)
+    except (ValueError, TypeError, AttributeError, KeyError):  # malformed: a mapping
+        return event
+
+
+@st.composite
+def mixed_forms(draw: st.DrawFn, log: list[Any]) -> tuple[list[Any], str]:
+    """``(items, form)``: ``log`` with some events as `Event` objects, and one of
+    `FORMS` to hand it over in (see `feed`)."""
+    items = [try_event(e) if draw(st.booleans()) else e for e in log]
+    return items, draw(st.sampled_from(FORMS))
+
+
+def feed(items: list[Any], form: str) -> Any:
+    """A fresh iterable over ``items`` in ``form``: a list, a tuple or a generator."""
+    if form == "list":
+        return list(items)
+    if form == "tuple":
+        return tuple(items)
+    return (item for item in items)
+
+
+@st.composite
+def grant_lists(draw: st.DrawFn) -> list[Any]:
+    """0-4 `CreditGrant`s in force around the hours of the logs, some expiring."""
+    from meterkit import CreditGrant
+
+    grants = []
+    for grant_id in draw(st.lists(st.sampled_from(GRANT_IDS), unique=True)):
+        start = T0 + timedelta(minutes=30 * draw(st.integers(-2, 6)))
+        length = draw(st.one_of(st.none(), st.integers(1, 8)))
+        grants.append(
+            CreditGrant(
+                id=grant_id,
+                units=draw(st.integers(1, 60)),
+                effective_at=start,
+                expires_at=None
+                if length is None
+                else start + timedelta(minutes=30 * length),
+                priority=draw(st.integers(0, 2)),
+            )
+        )
+    return grants
+
+
+__all__ += [
+    "BAD_CREDIT_UNITS",
+    "BAD_NUMBERS",
+    "BAD_ROLLOVERS",
+    "BAD_UUIDS",
+    "DEFECTS",
+    "FORMS",
+    "GRANT_IDS",
+    "IMPOSSIBLE_TIMESTAMPS",
+    "echoes",
+    "feed",
+    "grant_lists",
+    "invalid_duplicates",
+    "malformed_events",
+    "mixed_forms",
+    "recased",
+    "recased_events",
+    "try_event",
+    "verdict_logs",
+]
