@@ -80,6 +80,22 @@ def hand_written(evs: list[dict[str, Any]], customer_id: str) -> int:
     return total
 
 
+def hand_by_customer(evs: list[dict[str, Any]]) -> dict[str, int]:
+    """The baseline of usage_by_customer: the same meter, routed by customer_id."""
+    totals: dict[str, int] = {}
+    for e in evs:
+        if e["name"] != "llm":
+            continue
+        metadata = e["metadata"]
+        if metadata.get("model") != "gpt-4o":
+            continue
+        tokens = metadata.get("total_tokens")
+        if type(tokens) is int:
+            customer = e["customer_id"]
+            totals[customer] = totals.get(customer, 0) + tokens
+    return totals
+
+
 def customer_meter() -> CustomerMeter:
     """The customer meter the serialization benchmarks read and write."""
     t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
