@@ -496,6 +496,22 @@ GOOD = use({"external_customer_id": "acme"}, 1)
             "$.metadata.total_tokens: must be >= 0",
             id="negative-tokens",
         ),
+        # Issue 13: a float would read these as infinity and zero, silently.
+        pytest.param(
+            json.dumps(GOOD).replace('"total_tokens": 1', '"total_tokens": 1e400'),
+            "number 1e400 is out of range: it would be read as inf",
+            id="overflowing-number",
+        ),
+        pytest.param(
+            json.dumps(GOOD).replace('"total_tokens": 1', '"total_tokens": 1e-400'),
+            "number 1e-400 is out of range: it would be read as 0.0",
+            id="underflowing-number",
+        ),
+        pytest.param(
+            json.dumps({**GOOD, "timestamp": "2025-02-29T00:00:00Z"}),
+            "$.timestamp: is not a valid timestamp",
+            id="february-29-of-a-common-year",
+        ),
     ],
 )
 def test_bad_line_stops_with_its_location(
