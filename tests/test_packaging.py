@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import pathlib
 import shutil
 import subprocess
@@ -88,3 +89,79 @@ def test_vendored_copy_works(tmp_path: pathlib.Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == meterkit.__version__
+
+
+# -- the public/private rule (docs/architecture.md, "Public and private") -----------
+
+MODULES = sorted(
+    path.stem
+    for path in PACKAGE.glob("*.py")
+    if path.stem not in ("__init__", "__main__")
+)
+PUBLIC = [name for name in MODULES if not name.startswith("_")]
+PRIVATE = [name for name in MODULES if name.startswith("_")]
+
+
+def test_a_public_modules_all_is_what_meterkit_exports_from_it() -> None:
+    exported: dict[str, str] = {}
+    for name in PUBLIC:
+        module = importlib.import_module(f"meterkit.{name}")
+        for public in module.__all__:
+            assert public in meterkit.__all__, f"{name}.{public} is not exported"
+            assert getattr(meterkit, public) is getattr(module, public)
+            assert public not in exported, f"{public} in {exported.get(public)} too"
+            exported[public] = name
+    assert set(exported) == set(meterkit.__all__) - {"__version__"}
+
+
+def test_a_private_module_exports_nothing() -> None:
+    for name in PRIVATE:
+        module = importlib.import_module(f"meterkit.{name}")
+        assert getattr(module, "__all__", []) == [], name
+
+
+def module_assignments(name: str) -> list[tuple[str, ast.expr]]:
+    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            found += [
+                (t.id, node.value) for t in node.targets if isinstance(t, ast.Name)
+            ]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if node.value is not None:
+                found.append((node.target.id, node.value))
+    return found
+
+
+def test_no_public_name_is_an_alias_of_a_private_one() -> None:
+    offenders = [
+        f"{name}.{target} = {value.id}"
+        for name in MODULES
+        for target, value in module_assignments(name)
+        if not target.startswith("_")
+        and isinstance(value, ast.Name)
+        and value.id.startswith("_")
+    ]
+    assert offenders == []
+
+
+def test_one_sentinel_idiom() -> None:
+    # Markers are `_sentinel.Sentinel`s (they pickle as themselves), never a bare
+    # `object()`.
+    offenders = [
+        f"{name}.{target}"
+        for name in MODULES
+        for target, value in module_assignments(name)
+        if isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id == "object"
+    ]
+    assert offenders == []
+    classes = [
+        f"{name}.{node.name}"
+        for name in MODULES
+        for node in ast.parse((PACKAGE / f"{name}.py").read_text()).body
+        if isinstance(node, ast.ClassDef) and "Sentinel" in node.name
+    ]
+    assert classes == ["_sentinel.Sentinel"]

@@ -15,7 +15,7 @@ from .errors import (
     ValidationError,
 )
 from .events import Event
-from .explain import FailedClause, TraceEntry, explain
+from .explain import KINDS, FailedClause, Kind, TraceEntry, explain
 from .grants import BurnDown, CreditGrant, Draw, GrantState, burn_down
 from .matching import matches
 from .meters import (
@@ -44,6 +44,8 @@ from .serialization import (
     to_json,
 )
 from .timeseries import (
+    DEFAULT_MAX_BUCKETS,
+    INTERVALS,
     MeterQuantities,
     MeterQuantity,
     build_subscription_meter,
@@ -68,6 +70,7 @@ __all__ = [
     "CountAggregation",
     "CreditGrant",
     "CustomerMeter",
+    "DEFAULT_MAX_BUCKETS",
     "Draw",
     "Event",
     "FailedClause",
@@ -75,8 +78,11 @@ __all__ = [
     "FilterClause",
     "GraduatedPrice",
     "GrantState",
+    "INTERVALS",
     "InexactError",
     "InvalidTypeError",
+    "KINDS",
+    "Kind",
     "Meter",
     "MeterQuantities",
     "MeterQuantity",

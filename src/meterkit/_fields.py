@@ -21,17 +21,7 @@ from typing import Any
 
 from .errors import InvalidTypeError, ValidationError
 
-__all__ = [
-    "format_timestamp",
-    "parse_count",
-    "parse_id",
-    "parse_int",
-    "parse_items",
-    "parse_optional_timestamp",
-    "parse_rfc3339",
-    "parse_text",
-    "parse_timestamp",
-]
+__all__: list[str] = []
 
 UTC = timezone.utc
 

@@ -16,7 +16,7 @@ from typing import Any
 from ._units import MAX_UNITS_EXPONENT, ZERO, add_units
 from .matching import NO_VALUE
 
-__all__ = ["AVG_CONTEXT", "Tally"]
+__all__: list[str] = []
 
 _FINEST = -MAX_UNITS_EXPONENT
 _FINEST_STEP = Decimal(1).scaleb(_FINEST)

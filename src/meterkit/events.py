@@ -29,7 +29,7 @@ import attrs
 from . import _fields
 from .errors import InvalidTypeError, MissingFieldError, ValidationError
 
-__all__ = ["SOURCES", "Event", "EventView", "read_event"]
+__all__ = ["Event"]
 
 SOURCES = ("user", "system")
 
