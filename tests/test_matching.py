@@ -6,7 +6,11 @@ that the two ways into the engine cannot drift apart.
 
 from __future__ import annotations
 
+import decimal
+import json
+import sys
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -23,6 +27,15 @@ from meterkit import (
     UniqueAggregation,
     ValidationError,
     matches,
+)
+from meterkit.events import read_event
+from meterkit.matching import (
+    CompiledMeter,
+    compile_clause,
+    compile_filter,
+    compile_refusal,
+    json_text,
+    unique_key,
 )
 
 from .samples import METER_ID, T0
@@ -561,3 +574,354 @@ def test_count_in_property_aggregation_points_to_the_right_type() -> None:
 )
 def test_values_at_the_limits_are_accepted(value: object) -> None:
     assert clause("p", "eq", value).value == value
+
+
+# -- Wide filters: one stack frame per level, not per clause ----------------------
+
+
+def with_stack_to_spare(frames: int, run: Any) -> Any:
+    """``run()`` with only ``frames`` frames of stack left before a RecursionError."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1  # type: ignore[assignment]
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + frames)
+    try:
+        return run()
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+@pytest.mark.parametrize("conjunction", ["and", "or"])
+@pytest.mark.parametrize("size", [4, 5, 1000])
+def test_a_wide_filter_is_evaluated_in_a_few_frames(
+    conjunction: str, size: int
+) -> None:
+    # Only the last clause decides: an `and` must try every clause to reach it
+    # (all pass before it), an `or` too (all fail before it). 1000 clauses used to
+    # be 1000 nested calls.
+    before = "ne" if conjunction == "and" else "eq"
+    hits = Filter(
+        conjunction=conjunction,
+        clauses=[
+            *(clause("model", before, f"m{n}") for n in range(size - 1)),
+            clause("model", "eq", "hit"),
+        ],
+    )
+    view = read_event(wire({"model": "hit"}), 0)
+    miss_view = read_event(wire({"model": "miss"}), 0)
+    predicate, refusal = compile_filter(hits), compile_refusal(hits)
+    assert with_stack_to_spare(30, lambda: predicate(view, 0)) is True
+    assert with_stack_to_spare(30, lambda: refusal(view, 0)) == ()
+    assert with_stack_to_spare(30, lambda: predicate(miss_view, 0)) is False
+    assert with_stack_to_spare(30, lambda: refusal(miss_view, 0))
+    the_meter = Meter(
+        id=METER_ID,
+        name="Wide",
+        filter=hits,
+        aggregation=CountAggregation(),
+        created_at=T0,
+    )
+    assert with_stack_to_spare(60, lambda: matches(the_meter, wire({"model": "hit"})))
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 7])
+@pytest.mark.parametrize("conjunction", ["and", "or"])
+def test_any_number_of_clauses_combines_like_all_and_any(
+    size: int, conjunction: str
+) -> None:
+    # Each clause passes or fails by its own key; every pattern of verdicts.
+    the_filter = Filter(
+        conjunction=conjunction,
+        clauses=[clause(f"k{n}", "eq", True) for n in range(size)],
+    )
+    predicate, refusal = compile_filter(the_filter), compile_refusal(the_filter)
+    for pattern in range(2**size):
+        verdicts = [bool(pattern >> n & 1) for n in range(size)]
+        view = read_event(wire({f"k{n}": v for n, v in enumerate(verdicts)}), 0)
+        expected = (all if conjunction == "and" else any)(verdicts) or not verdicts
+        assert predicate(view, 0) is expected
+        assert (refusal(view, 0) == ()) is expected
+
+
+def test_timestamp_text_clause_never_reads_metadata() -> None:
+    # `timestamp` is the event's time even when metadata has a "timestamp" key;
+    # only `metadata.timestamp` reads that key.
+    event = wire({"timestamp": "1735689600"})
+    check(meter(clause("timestamp", "eq", "1735689600")), event, False)
+    check(meter(clause("metadata.timestamp", "eq", "1735689600")), event, True)
+
+
+# -- unique: distinct by JSON type and value, at every depth ----------------------
+
+
+def unique_values(*values: object) -> int:
+    """The number of distinct keys the engine makes of ``values``."""
+    return len({unique_key(value) for value in values})
+
+
+SAME_VALUES = [
+    pytest.param([1, 1.0, Decimal(1), Decimal("1.00")], id="numbers"),
+    pytest.param([{"a": 1}, {"a": 1.0}, {"a": Decimal("1.0")}], id="in-object"),
+    pytest.param([[1, [2.5]], [1.0, [Decimal("2.50")]]], id="in-array"),
+    pytest.param([{"a": 1, "b": 2}, {"b": 2, "a": 1}], id="key-order"),
+    pytest.param([[1, 2], (1, 2)], id="list-and-tuple"),
+    pytest.param([0.1, Decimal("0.1")], id="float-by-shortest-repr"),
+    pytest.param([{"a": None}, {"a": None}], id="nested-null"),
+]
+
+
+@pytest.mark.parametrize("values", SAME_VALUES)
+def test_unique_same_json_value_is_one_value(values: list[object]) -> None:
+    assert unique_values(*values) == 1
+
+
+DIFFERENT_VALUES = [
+    pytest.param([1, "1"], id="number-string"),
+    pytest.param([{"a": 1}, {"a": "1"}], id="number-string-in-object"),
+    pytest.param([{"a": Decimal(1)}, {"a": "1"}], id="decimal-string-in-object"),
+    pytest.param([[True], [1]], id="bool-number-in-array"),
+    pytest.param([{"a": None}, {"a": "None"}], id="null-string-in-object"),
+    pytest.param([[1, 2], [2, 1]], id="array-order"),
+    pytest.param([[1], {"0": 1}], id="array-object"),
+    pytest.param([{"a": [1]}, {"a": 1}], id="nesting"),
+    pytest.param([["a", "b"], ["a,b"], ["ab"]], id="string-boundaries"),
+    pytest.param([{"a": "b"}, ["a", "b"], {"a": {"b": None}}], id="shapes"),
+    pytest.param([{"]": 1}, {"}": 1}, {"key": 1}], id="keys-like-tokens"),
+    pytest.param([["]"], [], ["["]], id="strings-like-tokens"),
+    pytest.param([[], {}, None, ""], id="empties"),
+]
+
+
+@pytest.mark.parametrize("values", DIFFERENT_VALUES)
+def test_unique_different_json_values_stay_apart(values: list[object]) -> None:
+    assert unique_values(*values) == len(values)
+
+
+def unique_meter(prop: str = "v") -> Meter:
+    return meter(aggregation=UniqueAggregation(property=prop))
+
+
+def contribution(the_meter: Meter, metadata: dict[str, Any], index: int = 0) -> Any:
+    view = read_event(wire(metadata), index)
+    return CompiledMeter(the_meter).contribution(view, index)
+
+
+def test_unique_contribution_keys_nested_values_by_json_value() -> None:
+    the_meter = unique_meter()
+    keys = {
+        contribution(the_meter, {"v": value})
+        for value in ({"a": 1}, {"a": 1.0}, {"a": Decimal(1)}, {"a": "1"})
+    }
+    assert len(keys) == 2
+
+
+def test_unique_value_nested_100_000_deep_is_keyed_without_recursion() -> None:
+    deep: Any = 1
+    deep_float: Any = 1.0
+    for _ in range(100_000):
+        deep, deep_float = [deep], [deep_float]
+    the_meter = unique_meter()
+    key = contribution(the_meter, {"v": deep})
+    assert key == contribution(the_meter, {"v": deep_float})
+    assert hash(key) == hash(contribution(the_meter, {"v": deep_float}))
+    assert key != contribution(the_meter, {"v": [deep]})
+
+
+def cycle() -> list[Any]:
+    looped: list[Any] = [1]
+    looped.append({"x": looped})
+    return looped
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "path", "shown"),
+    [
+        pytest.param(float("nan"), ValidationError, "v", "nan", id="nan"),
+        pytest.param(float("-inf"), ValidationError, "v", "-inf", id="minus-inf"),
+        pytest.param(Decimal("NaN"), ValidationError, "v", "NaN", id="decimal-nan"),
+        pytest.param(
+            {"a": [1, float("inf")]}, ValidationError, "v.a[1]", "inf", id="nested"
+        ),
+        pytest.param(
+            [{"b": Decimal("-Infinity")}],
+            ValidationError,
+            "v[0].b",
+            "Infinity",
+            id="nested-decimal",
+        ),
+        pytest.param({1: "x"}, InvalidTypeError, "v", "1", id="int-key"),
+        pytest.param({"a": {2.5}}, InvalidTypeError, "v.a", "{2.5}", id="a-set"),
+        pytest.param(cycle(), ValidationError, "v[1].x", "[1, {", id="cycle"),
+    ],
+)
+def test_unique_refuses_what_is_no_json_value_naming_the_event(
+    value: object, error: type[MeterkitError], path: str, shown: str
+) -> None:
+    with pytest.raises(error) as info:
+        contribution(unique_meter(), {"v": value}, index=3)
+    message = str(info.value)
+    assert message.startswith(f"events[3].metadata.{path}: ")
+    assert shown in message
+
+
+# -- Non-finite and out-of-range numbers: errors, never "not a number" -------------
+
+BAD_AGGREGATED_NUMBERS = [
+    pytest.param(float("nan"), "finite", id="nan"),
+    pytest.param(float("inf"), "finite", id="inf"),
+    pytest.param(float("-inf"), "finite", id="minus-inf"),
+    pytest.param(Decimal("NaN"), "finite", id="decimal-nan"),
+    pytest.param(Decimal("sNaN"), "finite", id="decimal-snan"),
+    pytest.param(Decimal("Infinity"), "finite", id="decimal-inf"),
+    pytest.param(Decimal("-Infinity"), "finite", id="decimal-minus-inf"),
+    pytest.param(1e300, "below 1E+29", id="float-out-of-range"),
+    pytest.param(10**29, "below 1E+29", id="int-out-of-range"),
+    pytest.param(Decimal("1E+40"), "below 1E+29", id="decimal-out-of-range"),
+    pytest.param(-1, ">= 0", id="negative"),
+    pytest.param(Decimal("1E-40"), "1E-28", id="too-small"),
+]
+
+
+@pytest.mark.parametrize("func", ["sum", "max", "min", "avg"])
+@pytest.mark.parametrize(("value", "reason"), BAD_AGGREGATED_NUMBERS)
+def test_bad_number_in_aggregated_property_is_an_error_naming_the_event(
+    func: str, value: object, reason: str
+) -> None:
+    the_meter = meter(
+        aggregation=PropertyAggregation(func=func, property="metadata._llm.tokens")
+    )
+    with pytest.raises(ValidationError) as info:
+        contribution(the_meter, {"_llm": {"tokens": value}}, index=7)
+    message = str(info.value)
+    assert message.startswith("events[7].metadata._llm.tokens: ")
+    assert reason in message
+    with pytest.raises(ValidationError, match=r"^events\[0\]\.metadata\._llm\.tokens"):
+        matches(the_meter, wire({"_llm": {"tokens": value}}))
+
+
+@pytest.mark.parametrize(
+    "value", [Decimal("12.5"), Decimal("1E+3"), 2.5, 0, Decimal(0), 10**28]
+)
+def test_good_numbers_in_aggregated_property_match(value: object) -> None:
+    assert matches(meter(aggregation=SUM), wire({"tokens": value})) is True
+
+
+# -- Filters on NaN and infinities: an error naming the event, never a verdict -----
+
+NON_FINITE = [
+    pytest.param(float("nan"), id="nan"),
+    pytest.param(float("inf"), id="inf"),
+    pytest.param(Decimal("NaN"), id="decimal-nan"),
+    pytest.param(Decimal("sNaN"), id="decimal-snan"),
+    pytest.param(Decimal("-Infinity"), id="decimal-minus-inf"),
+]
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize(
+    ("operator", "expected"),
+    [
+        pytest.param("eq", 1, id="eq-int"),
+        pytest.param("ne", 1, id="ne-int"),
+        pytest.param("gt", 0, id="gt-int"),
+        pytest.param("lte", 0, id="lte-int"),
+        pytest.param("eq", "x", id="eq-str"),
+        pytest.param("ne", "x", id="ne-str"),
+        pytest.param("lt", "x", id="lt-str"),
+        pytest.param("eq", True, id="eq-bool"),
+        pytest.param("gt", True, id="gt-bool"),
+        pytest.param("like", "a", id="like"),
+        pytest.param("not_like", "a", id="not-like"),
+    ],
+)
+def test_a_clause_reading_a_non_finite_number_is_an_error(
+    value: object, operator: str, expected: object
+) -> None:
+    for prop, metadata, path in (
+        ("p", {"p": value}, "p"),
+        ("metadata.a.b", {"a": {"b": value}}, "a.b"),
+    ):
+        predicate = compile_clause(clause(prop, operator, expected))
+        with pytest.raises(ValidationError) as info:
+            predicate(read_event(wire(metadata), 5), 5)
+        message = str(info.value)
+        assert message.startswith(f"events[5].metadata.{path}: must be a finite")
+
+
+def test_a_clause_that_is_not_evaluated_reads_nothing() -> None:
+    # `and` stops at its first failing clause, `or` at its first passing one.
+    # (Wire mappings only: an `Event` refuses a NaN in its metadata.)
+    bad = wire({"p": float("nan")}, name="api")
+    assert (
+        matches(meter(clause("name", "eq", "llm"), clause("p", "gt", 0)), bad) is False
+    )
+    either = meter(clause("name", "eq", "api"), clause("p", "gt", 0), conjunction="or")
+    assert matches(either, bad) is True
+    with pytest.raises(ValidationError, match=r"^events\[0\]\.metadata\.p"):
+        matches(meter(clause("p", "gt", 0), clause("name", "eq", "llm")), bad)
+
+
+# -- like on a Decimal: its JSON float form, whatever the decimal context ----------
+
+JSON_FLOATS = [
+    "1.5",
+    "10.0",
+    "1e-07",
+    "1E-7",
+    "1.50",
+    "12e+20",
+    "0.0001",
+    "0.00001",
+    "1e16",
+    "1234567890123456.0",
+    "-0.0",
+    "-2.5e-10",
+    "100.000",
+]
+
+
+@pytest.mark.parametrize("text", JSON_FLOATS)
+def test_a_decimal_reads_as_the_json_float_of_its_value(text: str) -> None:
+    # json.loads(text, parse_float=Decimal) and json.loads(text) give the same text,
+    # which is what json.dumps writes for the float.
+    as_float = json.loads(text)
+    as_decimal = json.loads(text, parse_float=Decimal)
+    assert json_text(as_decimal) == json_text(as_float) == json.dumps(as_float)
+
+
+def test_a_decimal_keeps_every_digit() -> None:
+    assert (
+        json_text(Decimal("0.10000000000000000000001")) == "0.10000000000000000000001"
+    )
+    assert json_text(Decimal("-123456789012345678901234567890")) == (
+        "-1.2345678901234567890123456789e+29"
+    )
+
+
+def test_like_on_a_decimal_ignores_the_decimal_context() -> None:
+    like_exponent = meter(clause("p", "like", "e-07"))
+    with decimal.localcontext() as context:
+        context.capitals = 0
+        context.prec = 2
+        assert json_text(Decimal("1E-7")) == "1e-07"
+        assert json_text(Decimal("123.456")) == "123.456"
+        assert matches(like_exponent, wire({"p": Decimal("1E-7")})) is True
+        assert matches(like_exponent, wire({"p": 1e-07})) is True
+    with decimal.localcontext() as context:
+        context.capitals = 1
+        assert json_text(Decimal("1e-7")) == "1e-07"
+        assert matches(like_exponent, wire({"p": Decimal("1e-7")})) is True
+
+
+def test_like_on_non_numbers_and_huge_ints_has_no_text() -> None:
+    assert json_text(Decimal("NaN")) is None
+    assert json_text(float("inf")) is None
+    assert json_text([1]) is None
+    assert json_text(None) is None
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(1000)
+    try:
+        assert json_text(10**2000) is None  # more digits than Python will write
+    finally:
+        sys.set_int_max_str_digits(limit)

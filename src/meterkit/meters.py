@@ -1,8 +1,12 @@
 """Meter definitions: filters, aggregations and `Meter`.
 
 Rule 1: a filter is a tree. `Filter` holds `FilterClause` leaves and nested `Filter`
-nodes under an ``and``/``or`` conjunction, to any depth; an empty filter matches
-every event.
+nodes under an ``and``/``or`` conjunction; an empty filter matches every event. A
+tree nests at most `MAX_FILTER_DEPTH` levels and holds at most `MAX_FILTER_CLAUSES`
+clauses in all, nested filters included: limits far beyond real meters, checked at
+construction without recursion, so that no filter that exists can exhaust the stack
+of anything that walks it (comparing, hashing, printing, pickling, serializing,
+compiling).
 Rule 2: clause values are what the API allows: a ``str`` of at most 1000 characters,
 an ``int`` in the signed 32-bit range, or a ``bool``. Operators and aggregation
 functions outside the documented sets are errors at construction.
@@ -23,6 +27,8 @@ from .errors import InvalidTypeError, ValidationError
 
 __all__ = [
     "AGGREGATION_FUNCS",
+    "MAX_FILTER_CLAUSES",
+    "MAX_FILTER_DEPTH",
     "OPERATORS",
     "Aggregation",
     "CountAggregation",
@@ -42,6 +48,15 @@ MAX_CLAUSE_TEXT = 1000
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 ClauseValue = str | int | bool
+
+#: The most levels a filter tree may nest: a filter of plain clauses is one level
+#: deep, a filter holding such a filter two. Every walk of a filter (equality, hash,
+#: repr, pickling, serialization, compiling) recurses once or a few times per level,
+#: so 32 levels stay far from Python's recursion limit.
+MAX_FILTER_DEPTH = 32
+#: The most clauses one filter tree may hold, counting every entry of every
+#: ``clauses`` tuple in it: comparisons and nested filters alike.
+MAX_FILTER_CLAUSES = 1000
 
 
 def _property(value: object) -> str:
@@ -95,12 +110,47 @@ def _conjunction(value: object) -> str:
 
 
 def _clauses(value: object) -> tuple[FilterClause | Filter, ...]:
-    return _fields.parse_items(value, "clauses", FilterClause, Filter)
+    clauses = _fields.parse_items(value, "clauses", FilterClause, Filter)
+    _check_tree(clauses)
+    return clauses
+
+
+def _check_tree(clauses: tuple[FilterClause | Filter, ...]) -> None:
+    """Refuse a tree over `MAX_FILTER_DEPTH` or `MAX_FILTER_CLAUSES`.
+
+    The walk keeps its own stack, so even a chain of filters 100,000 deep (which no
+    constructor lets anyone build, but a forged one could hold) is measured without
+    recursion. Nested filters were checked when they were built, so the walk visits
+    at most about ``MAX_FILTER_CLAUSES`` entries per entry of ``clauses``.
+    """
+    count, depth = len(clauses), 1
+    stack = [(child, 2) for child in clauses if isinstance(child, Filter)]
+    while stack:
+        node, level = stack.pop()
+        depth = max(depth, level)
+        count += len(node.clauses)
+        stack.extend(
+            (child, level + 1) for child in node.clauses if isinstance(child, Filter)
+        )
+    if depth > MAX_FILTER_DEPTH:
+        raise ValidationError(
+            f"must nest at most {MAX_FILTER_DEPTH} levels of filters (got {depth})",
+            path="clauses",
+        )
+    if count > MAX_FILTER_CLAUSES:
+        raise ValidationError(
+            f"must hold at most {MAX_FILTER_CLAUSES} clauses in all, nested filters"
+            f" and their clauses included (got {count})",
+            path="clauses",
+        )
 
 
 @attrs.frozen(kw_only=True)
 class Filter:
     """Clauses joined by ``and`` or ``or``; clauses may be nested filters.
+
+    A tree nests at most `MAX_FILTER_DEPTH` levels and holds at most
+    `MAX_FILTER_CLAUSES` clauses in all (nested filters included).
 
     >>> Filter(clauses=[FilterClause(property="name", operator="eq", value="llm")])
     Filter(conjunction='and',
