@@ -16,6 +16,7 @@ from meterkit.errors import InvalidTypeError, MeterkitError, ValidationError
 from meterkit.pricing import MeteredUnitPrice, amount_due
 
 from .samples import METER_ID
+from .test_values import NOT_JSON_NUMBERS
 
 
 def price(**changes: Any) -> MeteredUnitPrice:
@@ -79,7 +80,9 @@ def test_reference_cases_under_hostile_ambient_context(
     [
         pytest.param(100, Decimal(100), id="int"),
         pytest.param("0.5", Decimal("0.5"), id="str"),
-        pytest.param(" 2.25 ", Decimal("2.25"), id="str-padded"),
+        pytest.param("2.25", Decimal("2.25"), id="str-fraction"),
+        pytest.param("4E-7", Decimal("0.0000004"), id="str-exponent"),
+        pytest.param("1e2", Decimal(100), id="str-lower-exponent"),
         pytest.param(Decimal("0.000000000001"), Decimal("1E-12"), id="decimal-1e-12"),
         pytest.param("1.0000000000000000", Decimal(1), id="trailing-zeros-past-12"),
         pytest.param("9" * 29, Decimal("9" * 29), id="largest-integral"),
@@ -156,7 +159,15 @@ PRICE_REFUSED = [
         id="13-decimal-places-decimal",
     ),
     pytest.param("unit_amount", Decimal("NaN"), ValidationError, "finite", id="nan"),
-    pytest.param("unit_amount", "Infinity", ValidationError, "finite", id="inf-str"),
+    pytest.param(
+        "unit_amount", "Infinity", ValidationError, "JSON number", id="inf-str"
+    ),
+    *(
+        pytest.param(
+            "unit_amount", text, ValidationError, "JSON number", id=f"str-{name}"
+        )
+        for name, text in NOT_JSON_NUMBERS
+    ),
     pytest.param("unit_amount", "abc", ValidationError, "decimal", id="garbage"),
     pytest.param("unit_amount", True, InvalidTypeError, "bool", id="bool"),
     pytest.param("unit_amount", None, InvalidTypeError, "str, int", id="none"),
@@ -217,6 +228,21 @@ AMOUNT_DUE_REFUSED = [
         ValidationError,
         "consumed_units",
         id="consumed-too-large",
+    ),
+    pytest.param(
+        {"consumed_units": "1_000"},
+        ValidationError,
+        "consumed_units",
+        id="consumed-underscores",
+    ),
+    pytest.param(
+        {"consumed_units": "\u0663"},
+        ValidationError,
+        "consumed_units",
+        id="consumed-arabic-indic-digit",
+    ),
+    pytest.param(
+        {"consumed_units": " 5"}, ValidationError, "consumed_units", id="consumed-space"
     ),
     pytest.param(
         {"credited_units": -1}, ValidationError, "credited_units", id="credit-negative"

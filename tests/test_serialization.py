@@ -23,8 +23,9 @@ from meterkit import (
     to_dict,
     to_json,
 )
-from meterkit._paths import camel_case
-from meterkit.serialization import make_converter
+from meterkit._fastread import FALLBACK
+from meterkit._paths import camel_case, json_key
+from meterkit.serialization import _fast_reader, make_converter
 
 from .samples import (
     customer_meter,
@@ -187,10 +188,35 @@ def test_unknown_keys_ignored() -> None:
     assert from_dict(CustomerMeter, data) == customer_meter()
 
 
-def test_balance_optional_on_input() -> None:
-    data = customer_meter_wire()
-    del data["balance"]
-    assert from_dict(CustomerMeter, data).balance == Decimal(75)
+@pytest.mark.parametrize("style", ["wire", "camel"])
+def test_missing_balance_is_refused(style: Any) -> None:
+    # The documented shape requires `balance`, though it is derived: a document
+    # without it is not one the API wrote.
+    data = to_dict(customer_meter(), style=style)
+    key = json_key(CustomerMeter, "balance", style)
+    del data[key]
+    reader = _fast_reader(CustomerMeter, style)
+    assert reader is not None
+    assert reader(data) is FALLBACK  # the fast reader leaves it to the cattrs path
+    with pytest.raises(MissingFieldError) as caught:
+        from_dict(CustomerMeter, data, style=style)
+    assert caught.value.path == f"$.{key}"
+    assert str(caught.value) == f"$.{key}: required key is missing"
+    # The cattrs hooks refuse it on their own too, lean and detailed alike.
+    for detailed in (False, True):
+        with pytest.raises(MissingFieldError) as raw:
+            make_converter(style, detailed=detailed).structure(data, CustomerMeter)
+        assert raw.value.path == key
+
+
+@pytest.mark.parametrize("style", ["wire", "camel"])
+def test_a_present_balance_must_still_agree(style: Any) -> None:
+    data = to_dict(customer_meter(), style=style)
+    data["balance"] = 76
+    with pytest.raises(ValidationError, match=r"^\$\.balance: contradicts"):
+        from_dict(CustomerMeter, data, style=style)
+    data["balance"] = 75.0  # the nearest double of the balance agrees
+    assert from_dict(CustomerMeter, data, style=style) == customer_meter()
 
 
 def _set(path: list[Any], value: object) -> Callable[[dict[str, Any]], None]:
@@ -215,6 +241,9 @@ def _delete(path: list[str]) -> Callable[[dict[str, Any]], None]:
 
 BAD_CUSTOMER_METERS = [
     pytest.param(_delete(["id"]), MissingFieldError, "$.id", None, id="missing-id"),
+    pytest.param(
+        _delete(["balance"]), MissingFieldError, "$.balance", None, id="missing-balance"
+    ),
     pytest.param(
         _delete(["meter", "created_at"]),
         MissingFieldError,

@@ -45,6 +45,9 @@ from meterkit._paths import join_path
 from meterkit.cli import main
 
 from .samples import METER_ID
+from .test_values import NOT_JSON_NUMBERS
+
+STYLES: tuple[Any, ...] = ("wire", "camel")
 
 OTHER_METER_ID = "6b0d1d7e-1f0a-4c4e-9a53-2f6f2f1b8f10"
 
@@ -749,9 +752,153 @@ def test_wire_and_camel_shapes() -> None:
     }
     assert to_dict(Tier(up_to="0.5", unit_amount="1E-12")) == {
         "up_to": 0.5,
-        "unit_amount": "1E-12",
+        "unit_amount": "0.000000000001",
         "flat_amount": 0,
     }
+
+
+# How an amount of cents is given -> the decimal string it is written as: plain
+# notation, never an exponent; the fractional digits as stored (trailing zeros
+# within 12 places are kept, so the value reads back with the same digits).
+PLAIN_AMOUNTS = [
+    pytest.param(Decimal("4E-7"), "0.0000004", id="small-exponent"),
+    pytest.param("4E-7", "0.0000004", id="small-exponent-text"),
+    pytest.param(Decimal("1E-12"), "0.000000000001", id="twelve-places"),
+    pytest.param("0.000000000001", "0.000000000001", id="twelve-places-text"),
+    pytest.param(Decimal("1E+5"), "100000", id="large-exponent"),
+    pytest.param(Decimal("2.5E+3"), "2500", id="large-exponent-fraction"),
+    pytest.param("9" * 29, "9" * 29, id="largest"),
+    pytest.param(Decimal("1.50"), "1.50", id="trailing-zero-kept"),
+    pytest.param("1." + "0" * 14, "1.000000000000", id="zeros-past-12-dropped"),
+    pytest.param(100, "100", id="int"),
+    pytest.param("0.5", "0.5", id="half"),
+]
+
+
+@pytest.mark.parametrize(("given", "text"), PLAIN_AMOUNTS)
+def test_amounts_are_written_as_plain_decimal_strings(given: object, text: str) -> None:
+    values = [
+        MeteredUnitPrice(unit_amount=given, meter_id=METER_ID),
+        volume(tiers=[Tier(up_to=None, unit_amount=given)]),
+        package(package_amount=given),
+    ]
+    for value in values:
+        for style in STYLES:
+            document = to_dict(value, style=style)
+            assert json.loads(to_json(value, style=style)) == document
+            camel = style == "camel"
+            if isinstance(value, VolumePrice):
+                written = document["tiers"][0]["unitAmount" if camel else "unit_amount"]
+            elif isinstance(value, PackagePrice):
+                written = document["packageAmount" if camel else "package_amount"]
+            else:
+                written = document["unitAmount" if camel else "unit_amount"]
+            assert written == text
+            again = from_dict(type(value), document, style=style)
+            assert again == value
+            assert repr(again) == repr(value)  # the same digits, not only the value
+
+
+@pytest.mark.parametrize(
+    "zero",
+    [
+        pytest.param(Decimal("0E+5"), id="zero-with-exponent"),
+        pytest.param(Decimal("0E+999999999"), id="zero-with-a-huge-exponent"),
+        pytest.param(Decimal("-0"), id="negative-zero"),
+        pytest.param("-0", id="negative-zero-text"),
+        pytest.param(0, id="int"),
+    ],
+)
+def test_a_free_tier_is_written_as_zero(zero: object) -> None:
+    tier = Tier(up_to=None, unit_amount=zero)
+    assert to_dict(tier)["unit_amount"] == "0"
+    assert repr(tier.unit_amount) == "Decimal('0')"
+
+
+def _ambient_prices() -> list[Any]:
+    return [
+        MeteredUnitPrice(unit_amount=Decimal("1E-12"), meter_id=METER_ID),
+        MeteredUnitPrice(unit_amount="123456789.123456789012", meter_id=METER_ID),
+        graduated(
+            tiers=[
+                Tier(up_to=Decimal("1E+3"), unit_amount=Decimal("4E-7")),
+                Tier(up_to=None, unit_amount=Decimal("0E+5"), flat_amount=7),
+            ]
+        ),
+        package(package_units=Decimal("2.5E+3"), package_amount=Decimal("1.5E+1")),
+    ]
+
+
+def test_price_json_does_not_depend_on_the_ambient_decimal_context() -> None:
+    prices = _ambient_prices()
+    expected = [to_json(price, style=style) for price in prices for style in STYLES]
+    assert '"unit_amount":"0.000000000001"' in expected[0]
+    with decimal.localcontext() as host:
+        host.capitals = 0  # str(Decimal("1E-12")) is then "1e-12"
+        host.prec = 1
+        host.rounding = decimal.ROUND_DOWN
+        host.Emax, host.Emin = 1, -1
+        for signal in (decimal.Inexact, decimal.Rounded, decimal.Clamped):
+            host.traps[signal] = True
+        written = [to_json(price, style=style) for price in prices for style in STYLES]
+        assert written == expected
+        read = [
+            price_from_json(text, style=style)
+            for text, style in zip(written, STYLES * len(prices), strict=True)
+        ]
+    assert read == [price for price in prices for _ in STYLES]
+
+
+def test_refusals_name_bounds_without_the_ambient_context() -> None:
+    tiers = [
+        Tier(up_to=Decimal("1E+3"), unit_amount=1),
+        Tier(up_to=Decimal("5E+2"), unit_amount=1),
+        Tier(up_to=None, unit_amount=1),
+    ]
+    with decimal.localcontext() as host:
+        host.capitals = 0
+        host.prec = 1
+        with pytest.raises(ValidationError) as caught:
+            graduated(tiers=tiers)
+    assert "above the bound of the tier before it (1000)" in str(caught.value)
+
+
+TEXT_NUMBER_FIELDS = [
+    pytest.param(lambda t: Tier(up_to=None, unit_amount=t), "unit_amount", id="tier"),
+    pytest.param(lambda t: Tier(up_to=t, unit_amount=1), "up_to", id="up-to"),
+    pytest.param(lambda t: package(package_units=t), "package_units", id="package"),
+    pytest.param(
+        lambda t: package(package_amount=t), "package_amount", id="package-amount"
+    ),
+]
+
+
+@pytest.mark.parametrize(("build", "path"), TEXT_NUMBER_FIELDS)
+@pytest.mark.parametrize(
+    "text", [pytest.param(text, id=name) for name, text in NOT_JSON_NUMBERS]
+)
+def test_numbers_given_as_text_must_be_json_numbers(
+    build: Any, path: str, text: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        build(text)
+    assert caught.value.path == path
+    assert "JSON number syntax" in str(caught.value)
+    assert str(caught.value).endswith(f"(got {text!r})")
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("text", ["1_000", "\u0663", " 1", "+1", "Infinity", "1."])
+def test_documents_with_amounts_not_in_json_syntax_are_refused(
+    text: str, style: Any
+) -> None:
+    document = to_dict(graduated(), style=style)
+    key = "unitAmount" if style == "camel" else "unit_amount"
+    document["tiers"][1][key] = text
+    with pytest.raises(ValidationError) as caught:
+        price_from_dict(document, style=style)
+    assert caught.value.path == f"$.tiers[1].{key}"
+    assert f"(got {text!r})" in str(caught.value)
 
 
 def test_defaults_may_be_left_out() -> None:

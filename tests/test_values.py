@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -11,16 +12,48 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from meterkit import InvalidTypeError, MeterkitError, ValidationError
+from meterkit._units import decimal_from_number
 
 from .samples import METER_ID, T0, customer_meter, meter_ref, subscription_meter
+
+#: Strings that `Decimal()` reads but that are not JSON numbers: every field read
+#: from text refuses them.
+NOT_JSON_NUMBERS = [
+    ("underscores", "1_000"),
+    ("arabic-indic-digit", "\u0663"),
+    ("fullwidth-digits", "\uff11\uff12"),
+    ("devanagari-fraction", "1.\u0966"),
+    ("padded", " 7 "),
+    ("trailing-newline", "7\n"),
+    ("plus-sign", "+1"),
+    ("nan", "nan"),
+    ("NaN", "NaN"),
+    ("inf", "inf"),
+    ("minus-infinity", "-Infinity"),
+    ("trailing-point", "1."),
+    ("leading-point", ".5"),
+    ("leading-zero", "01"),
+    ("bare-exponent", "1e"),
+    ("exponent-point", "1e1.5"),
+    ("empty", ""),
+    ("minus-only", "-"),
+]
+
+#: The JSON number grammar (RFC 8259, section 6), spelled out independently.
+JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?", re.ASCII)
 
 UNITS_ACCEPTED = [
     pytest.param(0, Decimal(0), id="int-zero"),
     pytest.param(25, Decimal(25), id="int"),
     pytest.param("12.5", Decimal("12.5"), id="str"),
-    pytest.param(" 7 ", Decimal(7), id="str-padded"),
+    pytest.param("1E-12", Decimal("1E-12"), id="str-exponent"),
+    pytest.param("1.5e+3", Decimal(1500), id="str-lower-exponent"),
+    pytest.param("0.000", Decimal(0), id="str-zero-places"),
+    pytest.param("-0", Decimal(0), id="str-negative-zero"),
     pytest.param(Decimal("1.10"), Decimal("1.1"), id="decimal"),
     pytest.param(0.1, Decimal("0.1"), id="float-shortest-repr"),
     pytest.param(1e20, Decimal("1E+20"), id="float-large"),
@@ -43,8 +76,14 @@ UNITS_REFUSED = [
     pytest.param(math.inf, ValidationError, "finite", id="inf"),
     pytest.param(Decimal("NaN"), ValidationError, "finite", id="decimal-nan"),
     pytest.param(Decimal("sNaN"), ValidationError, "finite", id="decimal-snan"),
-    pytest.param("Infinity", ValidationError, "finite", id="str-inf"),
+    pytest.param("Infinity", ValidationError, "decimal number", id="str-inf"),
     pytest.param("abc", ValidationError, "decimal number", id="str-garbage"),
+    # A string must be a JSON number, in ASCII digits (SPEC: one rule for every
+    # number read from text).
+    *(
+        pytest.param(text, ValidationError, "JSON number syntax", id=name)
+        for name, text in NOT_JSON_NUMBERS
+    ),
     pytest.param(None, InvalidTypeError, "int, float, str or Decimal", id="none"),
     pytest.param([1], InvalidTypeError, "int, float, str or Decimal", id="list"),
     pytest.param(10**29, ValidationError, "below 1E+29", id="too-large"),
@@ -63,6 +102,32 @@ def test_consumed_units_refused(
     assert message.startswith("consumed_units: ")
     assert words in message
     assert repr(given) in message
+
+
+@pytest.mark.parametrize(
+    "text", [pytest.param(text, id=name) for name, text in NOT_JSON_NUMBERS]
+)
+def test_decimal_text_must_be_a_json_number(text: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        decimal_from_number(text, "$.units")
+    assert caught.value.path == "$.units"
+    assert str(caught.value).startswith("$.units: must be a decimal number")
+    assert f"(got {text!r})" in str(caught.value)
+
+
+@given(st.text(alphabet="0123456789.eE+-_ \u0663\uff11x", max_size=12))
+@example("1E-12")
+@example("0.5")
+@example("-0.0e-0")
+def test_decimal_text_is_read_exactly_when_it_is_a_json_number(text: str) -> None:
+    # Whatever Decimal() would make of it, text is a number only in JSON syntax.
+    try:
+        number = decimal_from_number(text, "units")
+    except ValidationError:
+        assert JSON_NUMBER.fullmatch(text) is None
+    else:
+        assert JSON_NUMBER.fullmatch(text) is not None
+        assert number == Decimal(text)
 
 
 @pytest.mark.parametrize(

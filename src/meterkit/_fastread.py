@@ -1,235 +1,231 @@
-"""Fast reading of the hot wire shapes, proven equal to the cattrs path.
+"""Fast reading of the hot wire shapes, built from the ordinary path's own rules.
 
-Rule 1: a fast reader is an accelerator, never a second definition. It accepts a
-document only when every field is in the plain form the API writes (a lower-case
-UUID, a ``...Z`` timestamp, an ``int`` or finite ``float`` unit count, ...) and then
-builds the very value the attrs constructor would build; for anything else it
-answers `FALLBACK`, and `serialization.from_dict` reads the document the ordinary
-way, which also names the path of any error. The test suite checks the two paths
-against each other on generated documents.
-Rule 2: the value is built without re-running the constructor's converters (the
-fast checks have already normalised every field), but its ``__attrs_post_init__``
-runs, so cross-field rules (``meter_id == meter.id``, the derived ``balance``) hold.
-Rule 3: readers are generated once per class and style, from the attrs fields and
-a table mapping each field converter to its fast check; a class with a field outside
-the table has no fast reader.
+Rule 1: a fast reader is an accelerator, never a second definition. It reads each
+field with the very rule the ordinary path applies to it: the field's attrs
+converter (the shared rules of `_fields` and `_units`: `parse_id`, `parse_text`,
+`parse_units`, `parse_count`, ...) or, for a timestamp, `_fields.parse_rfc3339`,
+which is how the converters' JSON hook reads text. All it adds is a test of the
+JSON type where a converter takes more than a JSON document may hold there (a
+`uuid.UUID` for an id, a numeric string for units). When a rule refuses, a key is
+missing or a value is not of the plain JSON type, it answers `FALLBACK`, and
+`serialization.from_dict` reads the document the ordinary way, which also names the
+path of any error. The test suite checks the two paths against each other on
+generated documents.
+Rule 2: the value is built without calling the constructor (the rules have already
+normalised every field), but field validators and ``__attrs_post_init__`` run, so
+cross-field rules (``meter_id == meter.id``, the derived ``balance``) hold. A
+derived field must be in the document and agree with the computed value; a constant
+field (``func``) may be absent. `derived_fields` and `derived_agrees` say so for
+both reading paths.
+Rule 3: readers are generated once per class and style, as one straight-line
+function, from the attrs fields and `_wire_forms` (the JSON form of each field
+converter); a class with a field outside the table has no fast reader. The source
+is registered in `linecache` under a name of its own (``<meterkit fastread
+CustomerMeter wire>``), as cattrs does for its generated code, so that tracebacks
+and `inspect.getsource` show it; the cache holds that source text only.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import sys
+import linecache
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
 from . import _fields
 from ._fields import parse_rfc3339
-from ._units import MAX_UNITS_EXPONENT, units_to_json
+from ._units import units_to_json
 from .errors import MeterkitError
 
-__all__ = ["FALLBACK", "derived_agrees", "make_fast_reader"]
+__all__ = [
+    "FALLBACK",
+    "derived_agrees",
+    "derived_fields",
+    "make_fast_reader",
+]
 
 #: What a fast reader returns when the ordinary path must decide.
 FALLBACK: Any = object()
 
-_LOWER_UUID = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-).fullmatch
-_UNITS_LIMIT = 10 ** (MAX_UNITS_EXPONENT + 1)
-_FLOAT_LOW = 1e-20  # well inside the context's smallest exponent (1E-28)
-_FLOAT_ZERO = Decimal("0.0")
+
+class _WireForm(NamedTuple):
+    """How a field is read from JSON, keyed by its converter in `_wire_forms`.
+
+    ``gate`` is the JSON type the value must have, as a test of ``v`` (empty when
+    the converter refuses everything else itself); the field's converter then
+    reads the value. A ``timestamp`` is read by `parse_rfc3339` instead, as the
+    converters' JSON hook reads it (``None`` passing through when ``optional``):
+    its converter, `_fields.parse_timestamp`, hands back the UTC datetime that
+    gives as it is, so it is not called again (the property tests compare both
+    paths' values in ``repr``, tzinfo objects included).
+    """
+
+    gate: str = ""
+    timestamp: bool = False
+    optional: bool = False
 
 
-def _timestamp(value: Any) -> Any:
-    if type(value) is str and len(value) in (20, 27) and value[-1] == "Z":
-        try:
-            moment = parse_rfc3339(value, "")
-        except MeterkitError:
-            return FALLBACK
-        return moment
-    return FALLBACK
+# The JSON number types a unit count may have; a string is refused on the wire (and
+# `Decimal` or an int subclass goes the ordinary way).
+_NUMBER = "type(v) is int or type(v) is float"
 
 
-def _optional_timestamp(value: Any) -> Any:
-    return None if value is None else _timestamp(value)
-
-
-def _id(value: Any) -> Any:
-    return value if type(value) is str and _LOWER_UUID(value) else FALLBACK
-
-
-def _text(value: Any) -> Any:
-    return value if type(value) is str and value else FALLBACK
-
-
-def _units(value: Any) -> Any:
-    if type(value) is int:
-        return Decimal(value) if 0 <= value < _UNITS_LIMIT else FALLBACK
-    if type(value) is float and math.isfinite(value):
-        if value == 0.0:
-            return _FLOAT_ZERO  # what the ordinary path makes of 0.0 and -0.0
-        if _FLOAT_LOW <= value < 1e28:
-            return Decimal(repr(value))
-    return FALLBACK
-
-
-def _count(value: Any) -> Any:
-    return value if type(value) is int and value >= 0 else FALLBACK
-
-
-def _credited(value: Any) -> Any:
-    if type(value) is int and 0 <= value <= _fields.MAX_CREDITED_UNITS:
-        return value
-    return FALLBACK
-
-
-# RFC 3339 in the API's exact layout, parsed by `datetime.fromisoformat` (3.11+
-# reads 'Z'); the separator tests keep out the ISO 8601 forms RFC 3339 lacks, the
-# same tests as `_fields.parse_rfc3339`'s own fast path. Anything else goes
-# through `_timestamp`.
-_TIMESTAMP: tuple[str, ...] = (
-    (
-        # v[4:20:3] is the characters at 4, 7, 10, 13, 16 and 19: one compare.
-        "if type(v) is str and len(v) == 20 and v[4:20:3] == '--T::Z':",
-        "    try: v = _fromisoformat(v)",
-        "    except ValueError: return _F",
-        "else:",
-        "    v = _timestamp(v)",
-        "    if v is _F: return _F",
-    )
-    if sys.version_info >= (3, 11)
-    else ("v = _timestamp(v)", "if v is _F: return _F")
-)
-
-# Each fast check as straight-line source, applied to ``v`` (which is `FALLBACK`
-# when the key is missing; every check then answers `FALLBACK` too).
-_CHECKS: dict[str, tuple[str, ...]] = {
-    "id": ("if type(v) is not str or not _uuid(v): return _F",),
-    "text": ("if type(v) is not str or not v: return _F",),
-    "timestamp": _TIMESTAMP,
-    "optional_timestamp": (
-        "if v is not None:",
-        *(f"    {line}" for line in _TIMESTAMP),
-    ),
-    "units": (
-        "if type(v) is int and 0 <= v < _limit: v = _decimal(v)",
-        "elif type(v) is float and _float_low <= v < 1e28: v = _decimal(repr(v))",
-        "else:",
-        "    v = _units(v)",
-        "    if v is _F: return _F",
-    ),
-    "count": ("if type(v) is not int or v < 0: return _F",),
-    "credited": ("if type(v) is not int or v < 0 or v > _max_credited: return _F",),
-}
-
-
-def _check_kinds() -> dict[Callable[..., Any], str]:
+def _wire_forms() -> dict[Callable[..., Any], _WireForm]:
     from . import values
 
     return {
-        _fields.id_field: "id",
-        _fields.customer_id_field: "id",
-        _fields.meter_id_field: "id",
-        _fields.name_field: "text",
-        _fields.created_at_field: "timestamp",
-        _fields.modified_at_field: "optional_timestamp",
-        _fields.credited_units_field: "credited",
-        _fields.amount_field: "count",
-        values._consumed_units: "units",
+        # parse_id also takes a uuid.UUID, which a JSON document cannot hold.
+        _fields.id_field: _WireForm(gate="type(v) is str"),
+        _fields.customer_id_field: _WireForm(gate="type(v) is str"),
+        _fields.meter_id_field: _WireForm(gate="type(v) is str"),
+        _fields.name_field: _WireForm(),
+        _fields.created_at_field: _WireForm(timestamp=True),
+        _fields.modified_at_field: _WireForm(timestamp=True, optional=True),
+        # parse_int refuses what the JSON integer hook refuses (bools, floats).
+        _fields.credited_units_field: _WireForm(),
+        _fields.amount_field: _WireForm(),
+        values._consumed_units: _WireForm(gate=_NUMBER),
     }
+
+
+def derived_fields(cls: type[Any]) -> list[tuple[str, bool]]:
+    """The fields of ``cls`` the constructor does not take, and whether each is
+    required in a document.
+
+    A field computed by ``__attrs_post_init__`` (``CustomerMeter.balance``) is part
+    of the documented shape: required, and it must agree with the computed value.
+    A constant with a default (``func``, ``amount_type``) may be left out.
+    """
+    return [
+        (field.name, field.default is attrs.NOTHING)
+        for field in attrs.fields(cls)
+        if not field.init
+    ]
 
 
 def make_fast_reader(
     cls: type[Any],
     key_of: Callable[[type[Any], str], str],
     reader_of: Callable[[type[Any]], Callable[[Any], Any] | None],
+    label: str = "",
 ) -> Callable[[Any], Any] | None:
-    """A reader for ``cls`` in one style, or ``None`` when a field has no fast check.
+    """A reader for ``cls`` in one style, or ``None`` when a field has no wire form.
 
     ``key_of(cls, attribute)`` gives the JSON key; ``reader_of(nested_cls)`` the
-    fast reader of a nested shaped class (or ``None``). The reader is generated as
-    one straight-line function: per field a lookup, an inline check and a slot
-    store, with no loop and no call for the common forms.
+    fast reader of a nested shaped class (or ``None``); ``label`` (the style) goes
+    into the name of the generated source. The reader is one straight-line
+    function: per field a lookup, the JSON type test, the field's rule and a slot
+    store, all in one ``try`` where a `MeterkitError` (a rule refused) or a
+    `KeyError` (a key is missing) means `FALLBACK`.
     """
-    kinds = _check_kinds()
+    forms = _wire_forms()
     names: dict[str, Any] = {
         "_F": FALLBACK,
-        "_uuid": _LOWER_UUID,
-        "_timestamp": _timestamp,
-        "_units": _units,
-        "_decimal": Decimal,
-        "_fromisoformat": datetime.fromisoformat,
-        "_limit": _UNITS_LIMIT,
-        "_float_low": _FLOAT_LOW,
-        "_max_credited": _fields.MAX_CREDITED_UNITS,
+        "_parse_rfc3339": parse_rfc3339,
         "_new": object.__new__,
         "_cls": cls,
         "_agrees": derived_agrees,
-        "_post_init": getattr(cls, "__attrs_post_init__", None),
         "_MeterkitError": MeterkitError,
     }
-    lines = [
-        "def read(data):",
-        "    if type(data) is not dict: return _F",
-        "    get = data.get",
-        "    obj = _new(_cls)",
-    ]
-    derived: list[tuple[str, str]] = []
+    body: list[str] = []
     for field in attrs.fields(attrs.resolve_types(cls)):
-        key = key_of(cls, field.name)
         if not field.init:
-            # A field the constructor does not take: a constant such as ``func``
-            # (stored here, as attrs' __init__ would) or one computed by
-            # ``__attrs_post_init__`` such as ``balance``; either must agree with
-            # the document.
-            derived.append((field.name, key))
+            # A constant such as ``func`` is stored here, as attrs' __init__
+            # would; ``balance`` is computed by ``__attrs_post_init__`` below.
             if field.default is attrs.NOTHING:
                 continue
             if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
                 return None
             names[f"_default_{field.name}"] = field.default
             names[f"_set_{field.name}"] = cls.__dict__[field.name].__set__
-            lines.append(f"    _set_{field.name}(obj, _default_{field.name})")
+            body.append(f"_set_{field.name}(obj, _default_{field.name})")
             continue
-        kind = kinds.get(field.converter)
-        if kind is not None:
-            check: tuple[str, ...] = _CHECKS[kind]
+        key = key_of(cls, field.name)
+        names[f"_set_{field.name}"] = cls.__dict__[field.name].__set__
+        store = f"_set_{field.name}(obj, {{}})".format
+        form = forms.get(field.converter)
+        rule = f"_rule_{field.name}"
+        if form is not None:
+            names[rule] = field.converter
+            if form.gate:
+                body += [f"v = data[{key!r}]", f"if not ({form.gate}): return _F"]
+                value = "v"
+            else:
+                value = f"data[{key!r}]"
+            if form.timestamp and form.optional:
+                body += [
+                    f"v = {value}",
+                    store(f"v if v is None else _parse_rfc3339(v, {key!r})"),
+                ]
+            elif form.timestamp:
+                body.append(store(f"_parse_rfc3339({value}, {key!r})"))
+            else:
+                body.append(store(f"{rule}({value})"))
         elif isinstance(field.type, type) and attrs.has(field.type):
             nested = reader_of(field.type)
             if nested is None:
                 return None
             names[f"_read_{field.name}"] = nested
-            check = (f"v = _read_{field.name}(v)", "if v is _F: return _F")
+            body += [
+                f"v = _read_{field.name}(data[{key!r}])",
+                "if v is _F: return _F",
+                store("v"),
+            ]
         else:
             return None
-        names[f"_set_{field.name}"] = cls.__dict__[field.name].__set__
-        lines.append(f"    v = get({key!r}, _F)")
-        lines.extend(f"    {line}" for line in check)
-        lines.append(f"    _set_{field.name}(obj, v)")
-    if names["_post_init"] is not None:
+        if field.validator is not None:
+            # Run as attrs' __init__ runs it, once the value is stored.
+            names[f"_validate_{field.name}"] = field.validator
+            names[f"_field_{field.name}"] = field
+            body.append(
+                f"_validate_{field.name}(obj, _field_{field.name}, obj.{field.name})"
+            )
+    post_init = getattr(cls, "__attrs_post_init__", None)
+    if post_init is not None:
+        names["_post_init"] = post_init
+        body.append("_post_init(obj)")
+    lines = [
+        "def read(data):",
+        "    if type(data) is not dict: return _F",
+        "    obj = _new(_cls)",
+        "    try:",
+        *(f"        {line}" for line in body),
+        "    except (_MeterkitError, KeyError):",
+        "        return _F",
+    ]
+    for name, required in derived_fields(cls):
+        key = key_of(cls, name)
+        missing = "v is _F or " if required else "v is not _F and "
         lines += [
-            "    try:",
-            "        _post_init(obj)",
-            "    except _MeterkitError:",
-            "        return _F",
-        ]
-    for name, key in derived:
-        lines += [
-            f"    v = get({key!r}, _F)",
-            f"    if v is not _F and not _agrees(obj.{name}, v): return _F",
+            f"    v = data.get({key!r}, _F)",
+            f"    if {missing}not _agrees(obj.{name}, v): return _F",
         ]
     lines.append("    return obj")
-    exec(
-        compile("\n".join(lines), f"<meterkit fast reader {cls.__name__}>", "exec"),
-        names,
-    )
+    source = "\n".join(lines) + "\n"
+    filename = _register_source(f"meterkit fastread {cls.__qualname__} {label}", source)
+    exec(compile(source, filename, "exec"), names)
     reader: Callable[[Any], Any] = names["read"]
     return reader
+
+
+def _register_source(name: str, source: str) -> str:
+    """A file name of its own for generated ``source``, with the text in linecache.
+
+    The same text under the same name is shared; other text gets a ``-2``, ``-3``
+    suffix (what cattrs does for its generated code). The entry has no
+    modification time, so `linecache.checkcache` keeps it.
+    """
+    lines = source.splitlines(keepends=True)
+    count = 1
+    while True:
+        suffix = "" if count == 1 else f"-{count}"
+        filename = f"<{name.strip()}{suffix}>"
+        entry = (len(source), None, lines, filename)
+        if linecache.cache.setdefault(filename, entry) == entry:
+            return filename
+        count += 1
 
 
 def derived_agrees(computed: Any, given: Any) -> bool:

@@ -5,24 +5,31 @@ owns it). Every operation goes through `UNITS` explicitly, whose traps turn an
 inexact or out-of-range result into an `InexactError` instead of a silent rounding.
 Rule 2: a unit count is a finite, non-negative `Decimal`. A ``float`` is read by its
 shortest repr (``0.1`` means ``Decimal("0.1")``); ``bool``, NaN and infinities are
-refused.
+refused. A ``str`` is a number only in JSON number syntax (`JSON_NUMBER`: ASCII
+digits, an optional leading ``-``, no spaces, ``+``, ``_``, NaN or Infinity), the
+one rule for every number meterkit reads from text.
 Rule 3: money is an ``int`` of cents, and the only place units become cents is
 `round_half_away_from_zero`.
+Rule 4: a ``Decimal`` becomes text only through `decimal_text` (plain notation,
+never an exponent), which, like the arithmetic, ignores the ambient context.
 """
 
 from __future__ import annotations
 
 import decimal
+import re
 from decimal import Decimal
 
 from .errors import InexactError, InvalidTypeError, ValidationError
 
 __all__ = [
+    "JSON_NUMBER",
     "MAX_UNITS_EXPONENT",
     "UNITS",
     "ZERO",
     "add_units",
     "decimal_from_number",
+    "decimal_text",
     "parse_units",
     "round_half_away_from_zero",
     "subtract_units",
@@ -54,11 +61,27 @@ UNITS = decimal.Context(
 
 ZERO = Decimal(0)
 
+#: Text that is a number: the JSON number grammar (RFC 8259, section 6), in ASCII
+#: digits only. `Decimal()` alone would also take ``"1_000"``, ``" 7 "``, ``"+1"``,
+#: ``".5"``, ``"NaN"`` and digits of other scripts (``"\u0663"`` is 3).
+JSON_NUMBER = re.compile(
+    r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII
+).fullmatch
+
+# Unit counts in these ranges are read without the general checks below: an int
+# of at most 29 digits, or a float whose shortest repr has at most 17 significant
+# digits and an exponent well inside `UNITS` (1E-28), is exact in `UNITS` as it is,
+# so `UNITS.plus` would return it unchanged.
+_INT_LIMIT = 10 ** (MAX_UNITS_EXPONENT + 1)
+_FLOAT_LOW = 1e-20
+_FLOAT_HIGH = 1e28
+
 
 def decimal_from_number(value: object, path: str) -> Decimal:
     """Read ``int``, ``float``, ``str`` or ``Decimal`` as an exact, finite ``Decimal``.
 
-    The result may be negative; range checks belong to the caller.
+    A ``str`` must be a JSON number (`JSON_NUMBER`). The result may be negative;
+    range checks belong to the caller.
     """
     if isinstance(value, Decimal):
         number = value
@@ -70,13 +93,22 @@ def decimal_from_number(value: object, path: str) -> Decimal:
         # The shortest repr is the number the writer meant: 0.1 is Decimal("0.1").
         number = Decimal(repr(value))
     elif isinstance(value, str):
+        if JSON_NUMBER(value) is None:
+            raise ValidationError(
+                "must be a decimal number in JSON number syntax, such as '12.5' or"
+                " '1E-3' (ASCII digits; no spaces, '+', '_', NaN or Infinity)",
+                path=path,
+                value=value,
+            )
         try:
-            # The context only decides what a malformed string does: UNITS traps
-            # InvalidOperation, so the ambient context cannot turn it into NaN.
-            number = Decimal(value.strip(), context=UNITS)
+            # Exact whatever the context; UNITS only decides what an exponent
+            # beyond any context does (an error, never the ambient context's NaN).
+            number = Decimal(value, context=UNITS)
         except decimal.InvalidOperation:
             raise ValidationError(
-                "must be a decimal number such as '12.5'", path=path, value=value
+                "must be a decimal number with an exponent of a sensible size",
+                path=path,
+                value=value,
             ) from None
     else:
         raise InvalidTypeError(
@@ -89,6 +121,14 @@ def decimal_from_number(value: object, path: str) -> Decimal:
 
 def parse_units(value: object, path: str) -> Decimal:
     """Read a unit count: a finite, non-negative number that fits `UNITS`."""
+    # The plain forms first (a JSON document's ints and floats), with the same
+    # result as the general path below.
+    kind = type(value)
+    if kind is int:
+        if 0 <= value < _INT_LIMIT:  # type: ignore[operator]
+            return Decimal(value)  # type: ignore[arg-type]
+    elif kind is float and _FLOAT_LOW <= value < _FLOAT_HIGH:  # type: ignore[operator]
+        return Decimal(repr(value))
     number = decimal_from_number(value, path)
     if number < 0:
         raise ValidationError("must be >= 0", path=path, value=value)
@@ -106,6 +146,23 @@ def parse_units(value: object, path: str) -> Decimal:
             path=path,
             value=value,
         ) from None
+
+
+def decimal_text(value: Decimal) -> str:
+    """``value`` in plain notation, the same whatever the ambient decimal context.
+
+    No exponent (``Decimal("4E-7")`` is ``"0.0000004"``, ``Decimal("1E+3")`` is
+    ``"1000"``) and the value's own fractional digits (``Decimal("1.50")`` is
+    ``"1.50"``), so that `Decimal` reads the text back to the same digits.
+    ``str()`` would write exponents, in the case the ambient context's
+    ``capitals`` picks.
+
+    >>> decimal_text(Decimal("4E-7")), decimal_text(Decimal("0E+5"))
+    ('0.0000004', '0')
+    """
+    # The 'f' format of a finite Decimal without a precision never rounds and never
+    # reads the context; finiteness is every caller's invariant.
+    return format(value, "f")
 
 
 def add_units(left: Decimal, right: Decimal) -> Decimal:

@@ -6,8 +6,11 @@ Rule 1: a price is valid once built. Four kinds exist, told apart by their
 `VolumePrice` (``"volume"``) and `PackagePrice` (``"package"``); `Price` is their
 union. Amounts of cents that may be fractional (``unit_amount``,
 ``package_amount``) are exact `Decimal` values with at most 12 decimal places,
-below 1E+29, given as ``str``, ``int`` or ``Decimal``: a ``float`` is refused,
-because most decimal prices have no exact binary form. Whole amounts of cents
+below 1E+29, given as ``str`` (in JSON number syntax, like every number read
+from text), ``int`` or ``Decimal``: a ``float`` is refused, because most decimal
+prices have no exact binary form. They are stored without a positive exponent or a
+negative zero, so that their plain decimal string (`meterkit._units.decimal_text`,
+what `to_dict` writes) reads back to the same digits. Whole amounts of cents
 (``flat_amount``, ``cap_amount``) are ``int`` >= 0. Unit counts (``up_to``,
 ``package_units``) are read like every unit count (`meterkit._units.parse_units`).
 Rule 2: tiers partition the billable units. Tier ``i`` holds the unit counts in
@@ -21,7 +24,7 @@ are computed without rounding; that amount is rounded once, half away from zero,
 to whole cents (`meterkit._units.round_half_away_from_zero`), and only then capped
 at ``cap_amount``.
 Rule 4: nothing here reads the ambient decimal context; the same arguments give the
-same cents whatever context the host application has set.
+same cents (and the same messages) whatever context the host application has set.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from ._units import (
     MAX_UNITS_EXPONENT,
     ZERO,
     decimal_from_number,
+    decimal_text,
     parse_units,
     round_half_away_from_zero,
     subtract_units,
@@ -82,14 +86,26 @@ _PRODUCT = decimal.Context(
 )
 
 
-def _trim_places(number: Decimal, path: str, value: object) -> Decimal:
-    """``number`` with at most 12 decimal places, dropping only trailing zeros."""
-    sign, digits, exponent = number.as_tuple()
+def _plain_places(number: Decimal, path: str, value: object) -> Decimal:
+    """``number`` (>= 0) stored with 0 to 12 decimal places and a positive sign.
+
+    Trailing zeros past the 12th place are dropped (any other digit there is an
+    error); a positive exponent is written out (``1E+3`` is stored as ``1000``) and
+    ``-0`` is ``0``. Fractional digits within 12 places are kept as given
+    (``"1.50"`` stays ``Decimal("1.50")``), so the decimal string `to_dict` writes
+    reads back to the same digits.
+    """
+    _, digits, exponent = number.as_tuple()
     if not isinstance(exponent, int):  # pragma: no cover - callers pass finite values
         raise TypeError("not a finite Decimal")
+    if exponent > 0:
+        if not any(digits):
+            return ZERO  # 0E+999999999 too, without writing out its zeros
+        # At most 29 digits: the caller has checked that the amount is below 1E+29.
+        return Decimal((0, digits + (0,) * exponent, 0))
     excess = -_MAX_PLACES - exponent
     if excess <= 0:
-        return number
+        return number.copy_abs()  # the same digits; only -0 changes
     if any(digits[-excess:]):
         raise ValidationError(
             f"must have at most {_MAX_PLACES} decimal places; round it explicitly",
@@ -98,7 +114,7 @@ def _trim_places(number: Decimal, path: str, value: object) -> Decimal:
         )
     # Zeros past the 12th place carry no value: drop them so that the stored
     # coefficient stays short and products stay well inside `_PRODUCT`.
-    return Decimal((sign, digits[:-excess] or (0,), exponent + excess))
+    return Decimal((0, digits[:-excess] or (0,), exponent + excess))
 
 
 def _cents_amount(value: object, path: str, *, zero_ok: bool = False) -> Decimal:
@@ -124,7 +140,7 @@ def _cents_amount(value: object, path: str, *, zero_ok: bool = False) -> Decimal
         raise ValidationError(
             f"must be below 1E+{MAX_UNITS_EXPONENT + 1}", path=path, value=value
         )
-    return _trim_places(number, path, value)
+    return _plain_places(number, path, value)
 
 
 def _unit_amount(value: object) -> Decimal:
@@ -273,8 +289,8 @@ def _tiers(value: object) -> tuple[Tier, ...]:
             )
         elif previous is not None and tier.up_to <= previous:
             raise ValidationError(
-                f"must be above the bound of the tier before it ({previous}): "
-                "tiers go in increasing order",
+                "must be above the bound of the tier before it"
+                f" ({decimal_text(previous)}): tiers go in increasing order",
                 path=path,
                 value=tier.up_to,
             )

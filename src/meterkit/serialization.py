@@ -31,10 +31,10 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._fastread import FALLBACK, derived_agrees, make_fast_reader
+from ._fastread import FALLBACK, derived_agrees, derived_fields, make_fast_reader
 from ._fields import format_timestamp, parse_rfc3339
 from ._paths import STYLES, Style, check_style, json_key, translate
-from ._units import units_to_json
+from ._units import decimal_text, units_to_json
 from .errors import InvalidTypeError, MeterkitError, MissingFieldError, ValidationError
 from .events import Event
 from .explain import FailedClause, TraceEntry
@@ -104,11 +104,12 @@ SHAPED_CLASSES: tuple[type, ...] = (
 )
 
 # Fields whose JSON form differs from their type's usual one: a unit price is
-# written as a decimal string, as the API does, so that it stays exact.
+# written as a decimal string, as the API does, so that it stays exact: in plain
+# notation ("0.0000004", never "4E-7"), whatever the ambient decimal context.
 _FIELD_UNSTRUCTURE: dict[tuple[type, str], Callable[[Any], Any]] = {
-    (MeteredUnitPrice, "unit_amount"): str,
-    (Tier, "unit_amount"): str,
-    (PackagePrice, "package_amount"): str,
+    (MeteredUnitPrice, "unit_amount"): decimal_text,
+    (Tier, "unit_amount"): decimal_text,
+    (PackagePrice, "package_amount"): decimal_text,
 }
 # ... and read from a string or an integer; the constructor refuses a float, with a
 # message that says why.
@@ -344,17 +345,22 @@ def _make_unstructure(
 def _make_structure(
     converter: cattrs.Converter, cls: type[Any], style: Style
 ) -> Callable[[object, object], object]:
-    fields = attrs.fields(cls)
     structure = make_dict_structure_fn(cls, converter, **_renames(cls, style))
-    derived = [(f.name, json_key(cls, f.name, style)) for f in fields if not f.init]
+    derived = [
+        (name, json_key(cls, name, style), required)
+        for name, required in derived_fields(cls)
+    ]
 
     def structure_checked(data: object, _: object) -> object:
         if not isinstance(data, Mapping):
             raise InvalidTypeError("must be a JSON object", value=data)
         value = structure(data, cls)
-        for name, key in derived:
+        for name, key, required in derived:
             if key in data:
                 _check_derived(value, name, data[key])
+            elif required:
+                # ``balance`` is computed, yet the documented shape has it.
+                raise MissingFieldError("required key is missing", path=name)
         return value
 
     return structure_checked
@@ -420,6 +426,7 @@ def _fast_reader(cls: type, style: Style) -> Callable[[Any], Any] | None:
             cls,
             lambda c, name: json_key(c, name, style),
             lambda nested: _fast_reader(nested, style),
+            style,
         )
     readers[cls] = reader
     return reader
