@@ -61,12 +61,12 @@ FastScan = Callable[..., Any]
 FastScans = tuple[FastScan, FastScan]
 
 
-class _Unsure(Exception):
+class Unsure(Exception):
     """Raised inside a fast scan when an event needs the scan's own verdict."""
 
 
 def _unsure() -> bool:
-    raise _Unsure
+    raise Unsure
 
 
 def _shape(compiled: CompiledMeter, scope: str) -> tuple[Any, ...] | None:
@@ -128,7 +128,7 @@ def _values(compiled: CompiledMeter, customer: str | None) -> dict[str, Any]:
 
 def _clause_code(i: int, where: str, operator: str, kind: str) -> str:
     """One clause as an expression that is exactly `matching`'s verdict, or raises
-    `_Unsure` for a value it does not decide inline."""
+    `Unsure` for a value it does not decide inline."""
     get = {
         "name": "name",
         "source": "src",
@@ -349,21 +349,24 @@ def _source_by(shape: tuple[Any, ...], sized: bool) -> str:
     ``pending[key]`` is ``[count, sum, firsts]`` of one customer, by its key as
     written in events: the counted events not yet handed to its chunk (``count``
     kept only where the aggregation reads it), and its scan's ``external_id``
-    table. An event whose key has no entry yet goes to ``slow``, which makes one.
+    table. ``enroll(key)`` makes the entry of a customer's first event, once the
+    event is checked (it raises `Unsure` for a key it cannot take).
     """
     if shape[0] == "by_customer_id":
         # ``pending`` is keyed by the customer_id as written (checked before).
         first, id_tests = "cid", _ECID_TEST
         key = """
-                    got = pending[cid := e["customer_id"]]"""
+                    cid = e["customer_id"]"""
+        written = "cid"
     else:
         first, id_tests = "ecid", _CID_TEST
         key = """
-                    got = pending[ecid := e["external_customer_id"]]"""
+                    ecid = e["external_customer_id"]"""
+        written = "ecid"
     p = _parts(shape, sized, first, id_tests)
     return f"""
 def make({p["params"]}):
-    def fast_scan(events, start, ids, pending, slow):
+    def fast_scan(events, start, ids, pending, enroll, slow):
         index = start - 1
         it = None
         if True:
@@ -372,14 +375,17 @@ def make({p["params"]}):
                     if type(e) is not dict:
                         raise Unsure{key}{p["body"]}
                     if {p["matches"]}:{p["value"]}
+                        got = pending.get({written}) or enroll({written})
                         if xid is not None:
                             firsts = got[2]
                             if xid in firsts:
                                 continue
                             firsts[xid] = {p["at"]}
 {p["tally"]}
-                    elif xid is not None and xid not in (firsts := got[2]):
-                        firsts[xid] = {p["at"]}
+                    else:
+                        got = pending.get({written}) or enroll({written})
+                        if xid is not None and xid not in (firsts := got[2]):
+                            firsts[xid] = {p["at"]}
                     continue
                 except (Unsure, ValueError, KeyError, TypeError):
                     pass
@@ -443,7 +449,7 @@ def _make(
         source = write(shape, sized)
         filename = f"<meterkit fastscan {len(_MADE)}: {shape[0]} {shape[1]}>"
         namespace: dict[str, Any] = {
-            "Unsure": _Unsure,
+            "Unsure": Unsure,
             "unsure": _unsure,
             "MISSING": MISSING,
             "NOT_NUMBERS": _NOT_NUMBERS,

@@ -31,8 +31,8 @@ from typing import Any
 import attrs
 
 from ._chunks import Chunk, usage_numbers
-from ._fastscan import FastScans, fast_scan, fast_scan_by
-from ._fields import credited_units_field, parse_count
+from ._fastscan import FastScans, Unsure, fast_scan, fast_scan_by
+from ._fields import credited_units_field, parse_count, parse_id
 from ._tally import Tally
 from ._units import ZERO, parse_units, subtract_units
 from ._verdicts import (
@@ -44,7 +44,7 @@ from ._verdicts import (
     customer_keys,
     iterate,
 )
-from .errors import InvalidTypeError, ValidationError
+from .errors import InvalidTypeError, MeterkitError, ValidationError
 from .events import read_event
 from .matching import CompiledMeter
 from .meters import Meter
@@ -452,6 +452,7 @@ class UsageByCustomer:
                 self._seen,
                 self._ids,
                 self._written,
+                self._enroll,
                 self._take,
             )
             return
@@ -472,6 +473,8 @@ class UsageByCustomer:
                 return
             fold = self._folds.get(key)
             if fold is None:
+                # A scan of the customer's own, started only once the event's
+                # verdict is in: an error leaves every result as it was.
                 compiled = self._compiled
                 scan = (
                     Scan(compiled, key, None)
@@ -479,10 +482,8 @@ class UsageByCustomer:
                     else Scan(compiled, None, key)
                 )
                 verdict = scan.verdict(event, index, view)
-                # Kept only once the event's verdict is in: an error leaves
-                # every result as it was.
-                fold = self._folds[key] = (scan, Chunk(compiled.func, at_start=True))
-                self._pending[key] = [0, 0, scan.firsts]
+                fold = self._start_fold(key)
+                fold[0].firsts.update(scan.firsts)
             else:
                 self._flush(key)
                 verdict = fold[0].verdict(event, index, view)
@@ -499,6 +500,38 @@ class UsageByCustomer:
         except BaseException:
             self._seen = index + 1
             raise
+
+    def _enroll(self, written: object) -> list[Any]:
+        """The fast scan's entry for a customer key as an event writes it; the
+        event is checked and decided, so its customer's fold can start here."""
+        if type(written) is not str or not written:
+            raise Unsure
+        if self._by_customer_id:
+            try:
+                key = self._ids.get(written) or parse_id(written, "customer_id")
+            except MeterkitError:
+                raise Unsure from None
+            self._ids[written] = key
+            if key not in self._folds:
+                self._start_fold(key)
+        elif written not in self._folds:
+            key = written
+            self._start_fold(key)
+        else:
+            key = written
+        entry = self._written[written] = self._pending[key]
+        return entry
+
+    def _start_fold(self, key: str) -> tuple[Scan, Chunk]:
+        compiled = self._compiled
+        scan = (
+            Scan(compiled, key, None)
+            if self._by_customer_id
+            else Scan(compiled, None, key)
+        )
+        fold = self._folds[key] = (scan, Chunk(compiled.func, at_start=True))
+        self._pending[key] = [0, 0, scan.firsts]
+        return fold
 
     def _flush(self, key: str) -> None:
         pending = self._pending[key]
