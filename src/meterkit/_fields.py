@@ -72,6 +72,8 @@ def parse_text(value: object, path: str) -> str:
 
 def parse_int(value: object, path: str) -> int:
     """An ``int`` of any sign; ``bool`` and integral floats are refused."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidTypeError("must be an int", path=path, value=value)
     return int(value)
@@ -136,9 +138,11 @@ def parse_rfc3339(value: object, path: str) -> datetime:
     if (
         _FAST_ISO
         and type(value) is str
-        and (len(value) == 20 or (len(value) == 27 and value[19] == "."))
-        and value[-1] == "Z"
-        and value[4:17:3] == "--T::"  # the characters at 4, 7, 10, 13 and 16
+        and (
+            # The characters at 4, 7, 10, 13, 16 and 19 (or 26, with microseconds).
+            (len(value) == 20 and value[4:20:3] == "--T::Z")
+            or (len(value) == 27 and value[4:20:3] == "--T::." and value[26] == "Z")
+        )
     ):
         try:
             return datetime.fromisoformat(value)
