@@ -79,9 +79,9 @@ def main() -> None:
         _data.hand_written(own, customer)
     )
     by_customer = usage_by_customer(meter, evs)
-    assert {k: u.consumed_units for k, u in by_customer.items() if u.consumed_units} == (
-        _data.hand_by_customer(evs)
-    )
+    assert {
+        k: u.consumed_units for k, u in by_customer.items() if u.consumed_units
+    } == (_data.hand_by_customer(evs))
 
     print(f"events: {len(evs):,} of 200 customers; meter: 2 eq clauses + sum")
     t_ours, t_hand, ratio = paired(

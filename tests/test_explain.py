@@ -166,9 +166,7 @@ def test_counted_unique_adds_one_for_a_new_value_only() -> None:
         ("avg", [5, 7, Decimal("5.333333333333333333333333333333333")]),
     ],
 )
-def test_counted_max_min_avg_show_the_value(
-    func: str, running: list[Decimal]
-) -> None:
+def test_counted_max_min_avg_show_the_value(func: str, running: list[Decimal]) -> None:
     entries = trace(
         meter(PropertyAggregation(func=func, property="tokens")),
         [use(5), use(9), use(2)],

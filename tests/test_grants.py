@@ -465,6 +465,32 @@ CASES = {
         draws=[(0, "a", "10"), (2, "a", "10"), (1, "a", "10")],
         meter=meter(PropertyAggregation(func="max", property="tokens")),
     ),
+    # Issue 13: after a reset a value is new again (what explain reports), so a
+    # unique meter draws it again; grants are not wiped.
+    "unique-across-a-reset": Case(
+        [grant("a", 100)],
+        [use(1, 10), use(2, 10), system("meter.reset", 3), use(4, 10)],
+        None,
+        {"a": ("active", "2", "98", "0")},
+        balance="98",
+        consumed="2",
+        overage="0",
+        draws=[(0, "a", "1"), (3, "a", "1")],
+        meter=meter(UniqueAggregation(property="tokens")),
+    ),
+    # As of hour 2 only the events up to it happened: the max is 20, whatever
+    # later-timed events sit earlier in the log.
+    "max-as-of-with-a-later-event-first-in-the-log": Case(
+        [grant("a", 100)],
+        [use(5, 30), use(1, 20)],
+        hour(2),
+        {"a": ("active", "20", "80", "0")},
+        balance="80",
+        consumed="20",
+        overage="0",
+        draws=[(1, "a", "20")],
+        meter=meter(PropertyAggregation(func="max", property="tokens")),
+    ),
     # A unique meter consumes one unit per new value.
     "unique-meter": Case(
         [grant("a", 100)],

@@ -36,18 +36,14 @@ import attrs
 
 from . import _fields
 from ._fields import parse_rfc3339
+from ._sentinel import Sentinel
 from ._units import units_to_json
 from .errors import MeterkitError
 
-__all__ = [
-    "FALLBACK",
-    "derived_agrees",
-    "derived_fields",
-    "make_fast_reader",
-]
+__all__: list[str] = []
 
 #: What a fast reader returns when the ordinary path must decide.
-FALLBACK: Any = object()
+FALLBACK: Any = Sentinel("FALLBACK", __name__)
 
 
 class _WireForm(NamedTuple):

@@ -23,7 +23,7 @@ from cattrs.errors import (
 
 from .errors import MeterkitError, MissingFieldError, ValidationError
 
-__all__ = ["STYLES", "Style", "camel_case", "check_style", "json_key", "translate"]
+__all__: list[str] = []
 
 Style = Literal["wire", "camel"]
 STYLES: tuple[Style, ...] = ("wire", "camel")

@@ -22,19 +22,7 @@ from decimal import Decimal
 
 from .errors import InexactError, InvalidTypeError, ValidationError
 
-__all__ = [
-    "JSON_NUMBER",
-    "MAX_UNITS_EXPONENT",
-    "UNITS",
-    "ZERO",
-    "add_units",
-    "decimal_from_number",
-    "decimal_text",
-    "parse_units",
-    "round_half_away_from_zero",
-    "subtract_units",
-    "units_to_json",
-]
+__all__: list[str] = []
 
 #: Largest adjusted exponent a unit count may have: values stay below 10**29.
 MAX_UNITS_EXPONENT = 28

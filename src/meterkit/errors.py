@@ -10,6 +10,8 @@ value, and says what would be accepted instead.
 
 from __future__ import annotations
 
+from ._sentinel import Sentinel
+
 __all__ = [
     "InexactError",
     "InvalidTypeError",
@@ -18,7 +20,7 @@ __all__ = [
     "ValidationError",
 ]
 
-_NO_VALUE: object = object()
+_NO_VALUE: object = Sentinel("_NO_VALUE", __name__)
 
 
 class MeterkitError(Exception):

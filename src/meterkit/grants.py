@@ -15,7 +15,8 @@ Rule 3 (draw order): an event's units are drawn from the grants in force at its
 timestamp, one grant after another in this order: lower ``priority`` first, then
 earlier ``expires_at`` (no expiry last), then earlier ``effective_at``, then ``id``.
 Units that no grant covers are overage; no balance ever goes negative.
-Rule 4 (as of): only events with ``timestamp <= at`` are consumed, and every grant is
+Rule 4 (as of): only events with ``timestamp <= at`` are consumed (what they add is
+decided over those events and resets only), and every grant is
 reported as of ``at``: ``pending`` (``at < effective_at``: its full units, not in
 the balance), ``active`` (in the balance) or ``expired`` (``expires_at <= at``: 0
 remaining, what was left at expiry in ``expired_units``). Without ``at``, the result
@@ -443,6 +444,12 @@ def burn_down(
     window = Window(func)
     uses: list[tuple[datetime, int, Decimal]] = []
     for verdict in scan.verdicts(events):
+        if (
+            until is not None
+            and verdict.kind in (COUNTED, RESET)
+            and verdict.view.timestamp > until  # type: ignore[union-attr]
+        ):
+            continue  # not yet happened as of `at` (Rule 4)
         if verdict.kind == COUNTED:
             units = window.add(verdict.value)
             assert units is not None  # DRAWABLE aggregations add units

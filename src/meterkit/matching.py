@@ -36,9 +36,10 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from ._sentinel import Sentinel
 from ._units import MAX_UNITS_EXPONENT, parse_units
 from .errors import InvalidTypeError, MeterkitError, ValidationError
-from .events import EventView, event_time, read_event
+from .events import EventView, event_time
 from .meters import (
     CountAggregation,
     Filter,
@@ -48,17 +49,10 @@ from .meters import (
     UniqueAggregation,
 )
 
-__all__ = [
-    "MISSING",
-    "NO_MATCH",
-    "NO_VALUE",
-    "CompiledMeter",
-    "Refusal",
-    "compile_refusal",
-    "matches",
-]
+__all__ = ["matches"]
 
-_MISSING: Any = object()
+#: What a property getter returns for a property the event does not have.
+MISSING: Any = Sentinel("MISSING", __name__)
 _INT_LIMIT = 10 ** (MAX_UNITS_EXPONENT + 1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -68,7 +62,7 @@ Predicate = Callable[[EventView, int], bool]
 
 
 def property_getter(prop: str) -> Getter:
-    """A function reading ``prop`` from an event view (`_MISSING` when absent)."""
+    """A function reading ``prop`` from an event view (`MISSING` when absent)."""
     if prop == "name":
         return lambda view, index: view.name
     if prop == "source":
@@ -77,17 +71,17 @@ def property_getter(prop: str) -> Getter:
         return _epoch_seconds
     path = prop.removeprefix("metadata.")
     if "." not in path:
-        return lambda view, index: view.metadata.get(path, _MISSING)
+        return lambda view, index: view.metadata.get(path, MISSING)
     steps = tuple(path.split("."))
 
     def walk(view: EventView, index: int) -> Any:
         node: Any = view.metadata
         for step in steps:
             if not isinstance(node, Mapping):
-                return _MISSING
-            node = node.get(step, _MISSING)
-            if node is _MISSING:
-                return _MISSING
+                return MISSING
+            node = node.get(step, MISSING)
+            if node is MISSING:
+                return MISSING
         return node
 
     return walk
@@ -344,8 +338,6 @@ def _any_of(parts: tuple[Predicate, ...]) -> Predicate:
 #: What `compile_refusal` gives for an event: each clause that failed, with the value
 #: the event had for its property (`MISSING` when absent); empty when it passed.
 Refusal = tuple[tuple[FilterClause, Any], ...]
-#: The value `compile_refusal` reports for a property the event does not have.
-MISSING: Any = _MISSING
 
 
 def compile_refusal(filter_: Filter) -> Callable[[EventView, int], Refusal]:
@@ -419,25 +411,10 @@ class CompiledMeter:
         self.contribution = _contribution(meter)
 
 
-class _Sentinel:
-    """A marker that pickles by name, so it stays itself across processes."""
-
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return self._name
-
-    def __reduce__(self) -> str:
-        return self._name
-
-
 #: What `CompiledMeter.contribution` returns for an event the meter does not count.
-NO_MATCH: Any = _Sentinel("NO_MATCH")
+NO_MATCH: Any = Sentinel("NO_MATCH", __name__)
 #: What a ``unique`` meter contributes for an event whose property is missing/null.
-NO_VALUE: Any = _Sentinel("NO_VALUE")
+NO_VALUE: Any = Sentinel("NO_VALUE", __name__)
 
 
 def _contribution(meter: Meter) -> Getter:
@@ -451,7 +428,7 @@ def _contribution(meter: Meter) -> Getter:
 
         def key(view: EventView, index: int) -> Any:
             value = get(view, index)
-            if value is None or value is _MISSING:
+            if value is None or value is MISSING:
                 return NO_VALUE
             try:
                 return unique_key(value)
@@ -591,10 +568,9 @@ def matches(meter: Meter, event: object) -> bool:
     >>> matches(meter, event), matches(meter, {**event, "name": "other"})
     (True, False)
     """
-    compiled = CompiledMeter(meter)
-    view = read_event(event, 0)
-    return (
-        view.source == "user"
-        and compiled.predicate(view, 0)
-        and compiled.contribution(view, 0) is not NO_MATCH
-    )
+    # The verdict of `_verdicts.Scan`, which every engine function reads (that
+    # module builds on this one, hence the import here).
+    from ._verdicts import COUNTED, Scan, check_meter
+
+    scan = Scan(CompiledMeter(check_meter(meter)))
+    return scan.verdict(event, 0, None).kind == COUNTED
