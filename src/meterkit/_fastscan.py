@@ -192,12 +192,7 @@ _READ_AND_CHECK = """
                         and type(md) is dict
                         and (xid is None or (type(xid) is str and xid))
                         and len(ts) == 20
-                        and ts[19] == "Z"
-                        and ts[10] == "T"
-                        and ts[4] == "-"
-                        and ts[7] == "-"
-                        and ts[13] == ":"
-                        and ts[16] == ":"
+                        and ts[4:20:3] == "--T::Z"
                     ):
                         raise Unsure
                     dt = fromiso(ts)"""
@@ -245,8 +240,17 @@ def _parts(
         if reads_value
         else "",
         "add": "+= v" if reads_value else "+= 0",
-        # What `_source_by` adds to a customer's pending [count, sum]: the count
+        # What a counted event adds to the sums not yet in the chunk: the count
         # only where the aggregation reads it (`_tally.Tally.quantity`).
+        "sums": "\n".join(
+            f"                        {line}"
+            for line, needed in (
+                ("count += 1", func in ("count", "avg")),
+                ("ints += v", func in ("sum", "avg")),
+            )
+            if needed
+        ),
+        # The same for `_source_by`, into a customer's pending [count, sum].
         "tally": "\n".join(
             f"                        {line}"
             for line, needed in (
@@ -314,15 +318,14 @@ def make({p["params"]}):
                             if not at_start:
                                 raise Unsure
                             firsts[xid] = {p["at"]}
-                        count += 1
-                        ints {p["add"]}
+{p["sums"]}
                     elif xid is not None and xid not in firsts:
                         firsts[xid] = {p["at"]}
                     continue
                 except (Unsure, ValueError, KeyError, TypeError):
                     pass
                 # The scan's own verdict, after the sums so far (Rule 2).
-                if count:
+                if count or ints:
                     chunk.add_counted(count, ints)
                     count = ints = 0
                 index = {p["at"]}
@@ -333,7 +336,7 @@ def make({p["params"]}):
                 if found.kind in EFFECTS:
                     take(found.kind, found.value, found.view.external_id)
         finally:
-            if count:
+            if count or ints:
                 chunk.add_counted(count, ints)
             if it is not None:
                 # The event being read when an error came is taken, as in the scan.
