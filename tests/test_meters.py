@@ -198,3 +198,27 @@ def test_a_document_over_the_clause_limit_is_refused_at_its_path() -> None:
     document["filter"]["clauses"] *= MAX_FILTER_CLAUSES + 1
     with pytest.raises(ValidationError, match=r"^\$\.filter\.clauses: must hold"):
         from_dict(Meter, document)
+
+
+@pytest.mark.parametrize("depth", [33, 40, 5000])
+@pytest.mark.parametrize("style", ["wire", "camel"])
+def test_a_document_too_deep_gets_the_constructors_error(
+    depth: int, style: str
+) -> None:
+    # Issue 13: documents and constructors share one limit and one message,
+    # however deep the document (the structuring recursion used to run out of
+    # stack first and say so instead).
+    document: dict[str, object] = {
+        "conjunction": "and",
+        "clauses": [{"property": "name", "operator": "eq", "value": "x"}],
+    }
+    for _ in range(depth - 1):
+        document = {"conjunction": "and", "clauses": [document]}
+    with pytest.raises(ValidationError) as caught:
+        from_dict(Filter, document, style=style)  # type: ignore[arg-type]
+    levels_above = depth - (MAX_FILTER_DEPTH + 1)
+    assert caught.value.path == "$" + ".clauses[0]" * levels_above + ".clauses"
+    assert caught.value.reason == (
+        f"must nest at most {MAX_FILTER_DEPTH} levels of filters "
+        f"(got {MAX_FILTER_DEPTH + 1})"
+    )

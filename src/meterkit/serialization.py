@@ -40,6 +40,7 @@ from .events import Event
 from .explain import FailedClause, TraceEntry
 from .grants import CreditGrant, Draw
 from .meters import (
+    MAX_FILTER_DEPTH,
     Aggregation,
     ClauseValue,
     CountAggregation,
@@ -500,6 +501,9 @@ def from_dict(cls: type[T], data: object, *, style: Style = "wire") -> T:
     try:
         result: T = converter.structure(data, cls)
     except Exception as lean:  # noqa: BLE001  # every failure is translated
+        too_deep = _filter_too_deep(data, cls)
+        if too_deep is not None:
+            raise too_deep from None
         try:
             _DETAILED[style].structure(data, cls)
         except Exception as exc:  # noqa: BLE001  # none escapes
@@ -508,6 +512,52 @@ def from_dict(cls: type[T], data: object, *, style: Style = "wire") -> T:
         # lean error where it is, rather than return something half-read.
         raise translate(lean, cls, "$", style) from None  # pragma: no cover
     return result
+
+
+def _filter_too_deep(data: object, cls: object) -> ValidationError | None:
+    """The constructors' depth error for a document whose filters nest deeper than
+    `MAX_FILTER_DEPTH`, found without recursion (the structuring recursion would
+    run out of stack first, with another message).
+
+    Filters are built bottom-up, so the constructors refuse the first filter, in
+    that order, whose clauses nest one level too deep: this names the same one.
+    """
+    if cls is Meter and isinstance(data, Mapping):
+        root, where = data.get("filter"), "$.filter"
+    elif cls is Filter:
+        root, where = data, "$"
+    else:
+        return None
+    # Post-order walk: a node's height is known once all its children's are.
+    heights: dict[int, int] = {}
+    stack: list[tuple[object, str, bool]] = [(root, where, False)]
+    while stack:
+        node, path, children_done = stack.pop()
+        if not isinstance(node, Mapping):
+            continue
+        clauses = node.get("clauses")
+        if not isinstance(clauses, list):
+            heights[id(node)] = 0  # a clause (or not a filter at all)
+            continue
+        if not children_done:
+            stack.append((node, path, True))
+            stack.extend(
+                (child, f"{path}.clauses[{i}]", False)
+                for i, child in reversed(list(enumerate(clauses)))
+            )
+            continue
+        height = 1 + max(
+            (heights.get(id(c), 0) for c in clauses if isinstance(c, Mapping)),
+            default=0,
+        )
+        if height > MAX_FILTER_DEPTH:
+            return ValidationError(
+                f"must nest at most {MAX_FILTER_DEPTH} levels of filters "
+                f"(got {height})",
+                path=f"{path}.clauses",
+            )
+        heights[id(node)] = height
+    return None
 
 
 def from_json(cls: type[T], text: str | bytes, *, style: Style = "wire") -> T:
