@@ -15,7 +15,8 @@ holds the two equal on random meters and logs.
 Rule 2: the fast scan folds counted values into local sums and hands them to the
 chunk (`_chunks.Chunk.add_counted`) before any event it hands to the scan, so the
 chunk sees the log's effects in order.
-Rule 3: only what can be inlined exactly is: filters that are an ``and`` of
+Rule 3: only what can be inlined exactly is (and only on Python 3.11+, whose
+`datetime.fromisoformat` reads the API's timestamps): filters that are an ``and`` of
 clauses on ``name``, ``source``, ``timestamp`` or a top-level metadata key, and
 ``count``/``sum``/``avg`` meters. For other meters `fast_scan` returns ``None`` and
 the scan is used alone.
@@ -28,6 +29,7 @@ module keeps a bounded table of generated code, never user data.
 from __future__ import annotations
 
 import linecache
+import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from operator import length_hint
@@ -39,6 +41,9 @@ from .matching import MISSING, CompiledMeter, json_text
 from .meters import CountAggregation, Filter, FilterClause, PropertyAggregation
 
 __all__: list[str] = []
+
+# Python 3.10's `datetime.fromisoformat` does not read a 'Z': no fast scans there.
+_FAST_ISO = sys.version_info >= (3, 11)
 
 #: An int value the fast scan adds as it is (a unit count stays below 1E+29).
 _INT_LIMIT = 10 ** (MAX_UNITS_EXPONENT + 1)
@@ -432,6 +437,8 @@ def _both(
     customer: str | None,
     write: Callable[[tuple[Any, ...], bool], str],
 ) -> FastScans | None:
+    if not _FAST_ISO:
+        return None  # every event would go to the scan, through an exception
     shape = _shape(compiled, scope)
     if shape is None:
         return None

@@ -11,6 +11,7 @@ same error at the same event, and hold the same state afterwards.
 from __future__ import annotations
 
 import itertools
+import sys
 from datetime import datetime, timezone
 from typing import Any
 
@@ -190,9 +191,11 @@ def test_flat_count_sum_avg_meters_get_a_fast_scan(
     scan = Scan(
         compiled, selection.get("customer_id"), selection.get("external_customer_id")
     )
-    assert fast_scan(scan) is not None
+    # Python 3.10's fromisoformat does not read a 'Z': no fast scans there.
+    assert (fast_scan(scan) is not None) == (sys.version_info >= (3, 11))
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="no fast scans on 3.10")
 def test_a_fast_scan_takes_the_common_event_itself(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
