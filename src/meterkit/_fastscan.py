@@ -358,7 +358,8 @@ def _source_by(shape: tuple[Any, ...], sized: bool) -> str:
     written in events: the counted events not yet handed to its chunk (``count``
     kept only where the aggregation reads it), and its scan's ``external_id``
     table. ``enroll(key)`` makes the entry of a customer's first event, once the
-    event is checked (it raises `Unsure` for a key it cannot take).
+    event is checked (it raises `Unsure` for a key it cannot take). ``counts``
+    gathers how many events were counted, duplicates and left out by the meter.
     """
     if shape[0] == "by_customer_id":
         # ``pending`` is keyed by the customer_id as written (checked before).
@@ -374,10 +375,11 @@ def _source_by(shape: tuple[Any, ...], sized: bool) -> str:
     p = _parts(shape, sized, first, id_tests)
     return f"""
 def make({p["params"]}):
-    def fast_scan(events, start, ids, pending, enroll, slow):
+    def fast_scan(events, start, ids, pending, enroll, slow, counts):
         index = start - 1
         it = None
-        if True:
+        counted = duplicates = left_out = 0
+        try:
             {p["loop"]}
                 try:
                     if type(e) is not dict:
@@ -387,18 +389,28 @@ def make({p["params"]}):
                         if xid is not None:
                             firsts = got[2]
                             if xid in firsts:
+                                duplicates += 1
                                 continue
                             firsts[xid] = {p["at"]}
 {p["tally"]}
+                        counted += 1
                     else:
                         got = pending.get({written}) or enroll({written})
-                        if xid is not None and xid not in (firsts := got[2]):
+                        if xid is not None:
+                            if xid in (firsts := got[2]):
+                                duplicates += 1
+                                continue
                             firsts[xid] = {p["at"]}
+                        left_out += 1
                     continue
                 except (Unsure, ValueError, KeyError, TypeError):
                     pass
                 index = {p["at"]}
                 slow(e, index)
+        finally:
+            counts[0] += counted
+            counts[1] += duplicates
+            counts[2] += left_out
         if it is not None:
             return end
         return index + 1

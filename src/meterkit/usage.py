@@ -37,7 +37,9 @@ from ._tally import Tally
 from ._units import ZERO, parse_units, subtract_units
 from ._verdicts import (
     COUNTED,
+    DUPLICATE,
     EFFECTS,
+    NOT_MATCHING,
     Scan,
     check_by,
     check_meter,
@@ -391,6 +393,10 @@ def usage(
     return accumulator.usage()
 
 
+# Which of `UsageByCustomer._counts` a verdict adds to (3: anything else).
+_COUNT_SLOT = {COUNTED: 0, DUPLICATE: 1, NOT_MATCHING: 2}
+
+
 class UsageByCustomer:
     """The streaming form of `usage_by_customer`: every customer's fold at once.
 
@@ -411,6 +417,7 @@ class UsageByCustomer:
     __slots__ = (
         "_by_customer_id",
         "_compiled",
+        "_counts",
         "_fast",
         "_folds",
         "_ids",
@@ -434,10 +441,37 @@ class UsageByCustomer:
         self._fast: FastScans | bool | None = False  # made on the first update
         #: How many events had no key of the kind ``by`` names.
         self.without_customer = 0
+        # Events counted, duplicates, left out by the meter, and the rest
+        # (credits, resets, other meters' and other system events).
+        self._counts = [0, 0, 0, 0]
 
     @property
     def meter(self) -> Meter:
         return self._compiled.meter
+
+    @property
+    def position(self) -> int:
+        """How many events were given so far: after an error, the bad event's
+        index plus one (the events after it were not read)."""
+        return self._seen
+
+    def counts(self) -> dict[str, int]:
+        """How many of the events folded so far each verdict had.
+
+        ``counted``: counted towards a customer's usage; ``duplicates``: a later
+        event of an ``external_id`` (not counted); ``left_out``: not matching the
+        meter (filter, or a missing or non-numeric property); ``other``: credits,
+        resets and other system events; ``without_customer``: no key of the kind
+        ``by`` names. An event refused by an error is in none of them.
+        """
+        counted, duplicates, left_out, other = self._counts
+        return {
+            "counted": counted,
+            "duplicates": duplicates,
+            "left_out": left_out,
+            "other": other,
+            "without_customer": self.without_customer,
+        }
 
     def update(self, events: Iterable[object]) -> None:
         """Fold ``events`` in, in order; errors name events by index in this stream."""
@@ -454,6 +488,7 @@ class UsageByCustomer:
                 self._written,
                 self._enroll,
                 self._take,
+                self._counts,
             )
             return
         take = self._take
@@ -497,6 +532,7 @@ class UsageByCustomer:
             kind = verdict.kind
             if kind in EFFECTS:
                 fold[1].take(kind, verdict.value, view.external_id)
+            self._counts[_COUNT_SLOT.get(kind, 3)] += 1
         except BaseException:
             self._seen = index + 1
             raise

@@ -274,8 +274,8 @@ def by_customer(meter: Meter, log: list[Any], form: str, by: str, *, fast: bool)
     try:
         folds.update(es.feed(log, form))
     except MeterkitError as exc:
-        return ("error", type(exc), str(exc), folds.result(), folds.without_customer)
-    return ("usage", folds.result(), folds.without_customer)
+        return ("error", type(exc), str(exc), folds.result(), folds.counts())
+    return ("usage", folds.result(), folds.counts())
 
 
 @given(

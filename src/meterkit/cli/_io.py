@@ -17,12 +17,13 @@ import contextlib
 import gzip
 import json
 import math
+import os
 import re
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import IO, NoReturn, TypeVar, cast
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, NoReturn, TypeVar, cast
 
 from ..errors import MeterkitError
 from ..meters import Meter
@@ -119,7 +120,11 @@ def open_events(path: str) -> Iterator[Iterable[bytes]]:
 
 
 class Progress:
-    """A ``\\r`` progress line on stderr when it is a terminal (Rule 3)."""
+    """A ``\\r`` progress line on stderr when it is a terminal (Rule 3).
+
+    When the input's size is known (a file, not a pipe), the line shows how much of
+    it is read and an estimate of the time left.
+    """
 
     def __init__(self, stream: IO[str] | None, every: float = 0.5) -> None:
         self._stream = stream
@@ -127,12 +132,25 @@ class Progress:
         self._start = clock()
         self._next = self._start + every
         self._shown = False
+        self._where: Callable[[], float | None] = lambda: None
 
     @classmethod
     def on_stderr(cls, quiet: bool) -> Progress:
         """Progress on stderr, unless ``quiet`` or stderr is not a terminal."""
         stream = sys.stderr
         return cls(None if quiet or not stream.isatty() else stream)
+
+    def measure(self, source: object) -> None:
+        """Read the fraction done off ``source``: a file, or gzip over one."""
+        raw: Any = getattr(source, "fileobj", None) or source
+        try:
+            size = os.fstat(raw.fileno()).st_size
+            tell: Callable[[], int] = raw.tell
+            tell()
+        except (AttributeError, OSError, ValueError):
+            return
+        if size > 0:
+            self._where = lambda: min(tell() / size, 1.0)
 
     def update(self, events: int) -> None:
         # Looking at the clock every 64 events keeps the cost out of the profile.
@@ -141,8 +159,16 @@ class Progress:
         now = clock()
         if now < self._next:
             return
-        rate = events / max(now - self._start, 1e-9)
-        self._stream.write(f"\r{events:,} events read, {rate:,.0f} events/s")
+        spent = max(now - self._start, 1e-9)
+        text = f"\r{events:,} events read, {events / spent:,.0f} events/s"
+        try:
+            done = self._where()
+        except (OSError, ValueError):
+            done = None
+        if done:
+            left = spent * (1 - done) / done
+            text += f", {done:.0%} of the input, about {_duration(left)} left"
+        self._stream.write(text + "\x1b[K")
         self._stream.flush()
         self._shown = True
         self._next = now + self._every
@@ -154,12 +180,21 @@ class Progress:
             self._shown = False
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min {seconds % 60:.0f} s"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:.0f} min"
+
+
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-class _OutOfRange(ValueError):
-    """A JSON number that a float cannot hold: it would be read as another number."""
+class _Unreadable(ValueError):
+    """A line that is JSON in form but that meterkit will not read: the message is
+    the whole explanation (no "invalid JSON:" in front)."""
 
 
 def _finite_float(text: str) -> float:
@@ -169,7 +204,7 @@ def _finite_float(text: str) -> float:
     if math.isinf(value) or (
         value == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0])
     ):
-        raise _OutOfRange(
+        raise _Unreadable(
             f"number {text[:40]} is out of range: it would be read as {value!r}"
         )
     return value
@@ -179,12 +214,102 @@ def _finite_float(text: str) -> float:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
+def _decode_json(raw: bytes) -> object:
+    """One line (without its line break) by the `json` module; errors as
+    `json.JSONDecodeError` or `_Unreadable`, in words, not codec jargon."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(
+            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
+        ) from None
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise _Unreadable(
+            "nested too deeply: JSON arrays and objects more than about "
+            f"{sys.getrecursionlimit() - 100:,} levels deep cannot be read"
+        ) from None
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):
+            raise _Unreadable(
+                "a number has more digits than can be read (at most 4,300 digits)"
+            ) from None
+        raise
+
+
+def _orjson_decoder() -> Callable[[bytes], object] | None:
+    """`orjson` (the ``meterkit[fast]`` extra) where it reads a line exactly as
+    `_decode_json` does; None when it is not installed or is turned off with
+    ``METERKIT_JSON=json``.
+
+    orjson reads a line the `json` module would read differently in a few cases:
+    numbers a float changes (``1e-400`` becomes 0.0 where `_finite_float`
+    refuses it; an integer of more than 64 bits becomes a float), lone
+    surrogates, NaN, deep nesting. So a line with an exponent or a run of 16 or
+    more digits goes to `_decode_json`, and so does every line orjson refuses:
+    the result, and every error message, is `_decode_json`'s.
+    """
+    if os.environ.get("METERKIT_JSON", "") == "json":
+        return None
+    try:
+        import orjson
+    except ImportError:
+        return None
+    loads, refused = orjson.loads, orjson.JSONDecodeError
+    risky = re.compile(rb"[0-9][eE]|[0-9]{16}").search
+
+    def decode(raw: bytes) -> object:
+        if risky(raw) is None:
+            try:
+                return loads(raw)
+            except refused:
+                pass
+        return _decode_json(raw)
+
+    return decode
+
+
+#: The longest line read, in bytes; a longer one is an invalid line (its bytes
+#: are skipped without being held in memory). ``--max-line-bytes`` changes it.
+MAX_LINE_BYTES = 1 << 20
+
+# A first line like these suggests a JSON array or pretty-printed JSON.
+_NOT_JSON_LINES = (b"[", b"{", b"[{")
+_JSON_LINES_HINT = (
+    " (meterkit reads JSON Lines: one event object per line; this looks like a"
+    " JSON array or pretty-printed JSON)"
+)
+
+
+def _bounded_lines(stream: Iterable[bytes], limit: int) -> Iterator[bytes | None]:
+    """The lines of ``stream``; ``None`` for a line longer than ``limit`` bytes,
+    whose bytes are read and dropped in pieces."""
+    readline = getattr(stream, "readline", None)
+    if readline is None:
+        for raw in stream:
+            yield None if len(raw.rstrip(b"\r\n")) > limit else raw
+        return
+    while True:
+        raw = readline(limit + 2)  # the line, and room for its CR LF
+        if not raw:
+            return
+        if len(raw.rstrip(b"\r\n")) > limit:
+            while raw and not raw.endswith(b"\n"):
+                raw = readline(1 << 16)
+            yield None
+            continue
+        yield raw
+
+
 class EventLines:
     """The JSON values of an events file with their 1-based line numbers.
 
     A bad line goes to `fail`: without ``on_invalid`` that stops the run; with it,
     the line is counted, the first few are kept for the report, and
-    ``on_invalid(message)`` is called.
+    ``on_invalid(message)`` is called. A line longer than ``max_line`` bytes is a
+    bad line; a last line without a line break that is not JSON is reported as
+    truncated (a file still being written).
     """
 
     def __init__(
@@ -193,19 +318,39 @@ class EventLines:
         lines: Iterable[bytes],
         progress: Progress,
         on_invalid: Callable[[str], None] | None = None,
+        max_line: int = MAX_LINE_BYTES,
     ) -> None:
         self.name = display_name(path)
         self._lines = lines
         self._progress = progress
         self._on_invalid = on_invalid
+        self._max_line = max_line
         self.lines = 0  # lines read
         self.nonblank = 0  # lines that are not blank
         self.events = 0  # lines that are JSON
         self.invalid = 0  # lines passed to `fail`
+        self.unreadable = 0  # of those, lines that were not JSON (or too long)
         self._first_invalid: list[tuple[int, str]] = []
+        #: Called before a bad line stops the run: a consumer holding events of
+        #: earlier lines checks them first, so the first bad line is reported.
+        self.before_stop: Callable[[], None] | None = None
+
+    @property
+    def valid(self) -> int:
+        """Lines that were events and were not refused: ``lines == valid +
+        invalid + blank lines``."""
+        return self.events - (self.invalid - self.unreadable)
+
+    @property
+    def skipping(self) -> bool:
+        """Whether bad lines are skipped (``--skip-invalid``) rather than fatal."""
+        return self._on_invalid is not None
 
     def stop(self, line: int, message: str) -> NoReturn:
         """End the run at ``line``, the progress line erased first."""
+        before, self.before_stop = self.before_stop, None
+        if before is not None:
+            before()
         self._progress.close()
         raise Stop(f"{self.name}:{line}: {message}")
 
@@ -216,45 +361,70 @@ class EventLines:
         located = f"{self.name}:{line}: {message}"
         self._progress.close()  # a report line must not run into the progress
         self.invalid += 1
-        if len(self._first_invalid) < SHOWN_INVALID:
-            self._first_invalid.append((line, located))
+        # The first lines of the file are shown, whatever order they were found in.
+        self._first_invalid.append((line, located))
+        if len(self._first_invalid) > SHOWN_INVALID:
+            self._first_invalid.remove(max(self._first_invalid))
         self._on_invalid(located)
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
+        decode = _orjson_decoder() or _decode_json
+        progress = self._progress
+        progress.measure(self._lines)
         try:
-            for raw in self._lines:
+            for raw in _bounded_lines(self._lines, self._max_line):
                 self.lines += 1
+                if raw is None:
+                    self.unreadable += 1
+                    self.fail(
+                        self.lines,
+                        f"line longer than {self._max_line:,} bytes (raise the "
+                        "limit with --max-line-bytes)",
+                    )
+                    continue
                 if not raw.strip():
                     continue
                 self.nonblank += 1
+                # Without its line break, an error's column is on this line.
+                line = raw.rstrip(b"\r\n")
                 try:
-                    # Without its line break, an error's column is on this line.
-                    text = raw.rstrip(b"\r\n").decode("utf-8")
-                    value = _DECODER.decode(text)
-                except json.JSONDecodeError as exc:
-                    self.fail(
-                        self.lines, f"invalid JSON: {exc.msg} at column {exc.colno}"
-                    )
-                    continue
-                except _OutOfRange as exc:
-                    self.fail(self.lines, str(exc))
-                    continue
-                except ValueError as exc:  # not UTF-8 text; NaN or Infinity
-                    self.fail(self.lines, f"invalid JSON: {exc}")
+                    value = decode(line)
+                except (ValueError, RecursionError) as exc:
+                    self.unreadable += 1
+                    self.fail(self.lines, self._why(raw, exc))
                     continue
                 self.events += 1
-                self._progress.update(self.events)
+                progress.update(self.events)
                 yield self.lines, value
         except (OSError, EOFError, zlib.error) as exc:
             # A corrupt or truncated gzip stream, or a failing device.
-            raise Stop(f"{self.name}:{self.lines + 1}: cannot read: {exc}") from None
+            why = getattr(exc, "strerror", None) or exc
+            raise Stop(f"{self.name}:{self.lines + 1}: cannot read: {why}") from None
         finally:
-            self._progress.close()
+            progress.close()
+
+    def _why(self, raw: bytes, exc: BaseException) -> str:
+        """The message for a line that could not be read as JSON."""
+        if isinstance(exc, json.JSONDecodeError):
+            message = f"invalid JSON: {exc.msg} at column {exc.colno}"
+        elif isinstance(exc, _Unreadable):
+            message = str(exc)
+        elif isinstance(exc, RecursionError):
+            message = "nested too deeply to be read"
+        else:
+            message = f"invalid JSON: {exc}"
+        if not raw.endswith(b"\n") and hasattr(self._lines, "readline"):
+            # From a file, only the last line can lack its line break.
+            message = f"truncated last line (no line break at its end): {message}"
+        if self.events == 0 and raw.strip() in _NOT_JSON_LINES:
+            message += _JSON_LINES_HINT
+        return message
 
     def report_skipped(self) -> None:
         """The ``--skip-invalid`` report, on stderr, when a line was skipped."""
         if not self.invalid:
             return
+        self._first_invalid.sort()
         numbers = ", ".join(str(line) for line, _ in self._first_invalid)
         more = ", ..." if self.invalid > len(self._first_invalid) else ""
         print(
@@ -313,19 +483,5 @@ class LineNumbers:
         return index + self._offsets[at]
 
 
-def number_text(value: object) -> str:
-    """A number as its JSON text, the way the JSON output writes it."""
-    return json.dumps(value)
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
-    """An aligned text table: the first ``left`` columns to the left, others right."""
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = []
-    for row in (header, *rows):
-        cells = [
-            cell.ljust(width) if i < left else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
+# Writing results lives in `_output`; these names stay importable from here.
+from ._output import number_text, table  # noqa: E402

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import gzip
 import importlib.resources
 import json
@@ -32,6 +31,7 @@ from ..pricing import MeteredUnitPrice, Price, amount_due
 from ..serialization import from_json, to_dict
 from ..usage import Usage, UsageByCustomer, usage
 from ._io import (
+    MAX_LINE_BYTES,
     EventLines,
     Progress,
     check_price,
@@ -42,6 +42,7 @@ from ._io import (
     relocated,
     table,
 )
+from ._output import csv_text, write_out
 
 __all__ = ["DEMO_FILES", "fold_usage", "run_demo", "run_usage", "write_usage"]
 
@@ -55,30 +56,98 @@ DEMO_FILES = ("llm-meter.json", "llm-price.json", "llm-events.jsonl.gz")
 CustomerKey = tuple[str, str]
 
 
+#: How many events are routed before they are folded, as lists (the library's
+#: fast scan reads a list with the least overhead per event).
+BATCH = 2048
+
+
+class _Route:
+    """One `UsageByCustomer` and the events waiting for it, with their lines."""
+
+    def __init__(self, folds: UsageByCustomer) -> None:
+        self.folds = folds
+        self.events: list[object] = []
+        self.lines: list[int] = []
+        self.given = 0  # events handed to `folds` so far (its error indices)
+
+    def fold(self, events: EventLines, first_error: list[tuple[int, str]]) -> None:
+        """Fold the waiting events; a bad one is skipped (``--skip-invalid``) or
+        recorded in ``first_error`` (the fold then stops)."""
+        start, waiting, lines = 0, self.events, self.lines
+        while start < len(waiting):
+            batch = waiting[start:] if start else waiting
+            try:
+                self.folds.update(batch)
+                self.given += len(batch)
+                break
+            except MeterkitError as exc:
+                bad = self.folds.position - 1 - self.given
+                line = lines[start + bad]
+                self.given += bad + 1
+                start += bad + 1
+                if isinstance(exc, InexactError) or not events.skipping:
+                    # A running total out of range is not one line's fault: stop.
+                    first_error.append((line, relocated(exc)))
+                    break
+                events.fail(line, relocated(exc))
+        waiting.clear()
+        lines.clear()
+
+
 class CustomerFolds:
     """Every customer's usage in one pass (Rule 1): two `UsageByCustomer` folds.
 
     An event with a ``customer_id`` goes to the fold keyed by ``customer_id``; one
     without goes to the fold keyed by ``external_customer_id``. Each event is
-    read once, by the library, in the fold it is routed to.
+    read once, by the library, in the fold it is routed to; events are handed over
+    in lists of `BATCH`.
     """
 
     def __init__(self, meter: Meter, wanted: Sequence[str] | None):
         self._meter = meter
-        self._by_id = UsageByCustomer(meter, by="customer_id")
-        self._by_external = UsageByCustomer(meter, by="external_customer_id")
+        self._by_id = _Route(UsageByCustomer(meter, by="customer_id"))
+        self._by_external = _Route(UsageByCustomer(meter, by="external_customer_id"))
         self._wanted = list(wanted or ())
 
-    @property
-    def without_customer(self) -> int:
-        return self._by_external.without_customer
+    def fold(self, events: EventLines) -> None:
+        """Fold every event of ``events``; stop at the first bad line, or skip
+        bad lines when ``events`` does."""
+        by_id, by_external = self._by_id, self._by_external
+        waiting = 0
 
-    def add(self, event: object) -> None:
-        """Fold one event; after a `MeterkitError` every result is unchanged."""
-        if type(event) is dict and event.get("customer_id") is None:
-            self._by_external.add(event)
-        else:
-            self._by_id.add(event)  # a line that is not an object is refused here
+        def flush() -> None:
+            errors: list[tuple[int, str]] = []
+            by_id.fold(events, errors)
+            by_external.fold(events, errors)
+            if errors:
+                events.stop(*min(errors))  # the first bad line of the file
+
+        events.before_stop = flush  # a bad line later in the file comes after these
+        for line, event in events:
+            route = (
+                by_external
+                if type(event) is dict and event.get("customer_id") is None
+                else by_id  # a line that is not an object is refused there
+            )
+            route.events.append(event)
+            route.lines.append(line)
+            waiting += 1
+            if waiting == BATCH:
+                flush()
+                waiting = 0
+        flush()
+        events.before_stop = None
+
+    def counts(self) -> dict[str, int]:
+        """The verdict counts of both folds (`UsageByCustomer.counts`)."""
+        one, two = self._by_id.folds.counts(), self._by_external.folds.counts()
+        return {
+            "counted": one["counted"] + two["counted"],
+            "duplicates": one["duplicates"] + two["duplicates"],
+            "left_out": one["left_out"] + two["left_out"],
+            "other": one["other"] + two["other"],
+            "without_customer": two["without_customer"],
+        }
 
     def results(self) -> list[tuple[CustomerKey, Usage]]:
         """Each customer's `Usage`, in the order of Rule 3.
@@ -88,8 +157,10 @@ class CustomerFolds:
         customer_id when the id is a UUID.
         """
         found: dict[CustomerKey, Usage] = {}
-        for kind, folds in zip(KINDS, (self._by_id, self._by_external), strict=True):
-            found.update(((kind, key), usage) for key, usage in folds.result().items())
+        for kind, route in zip(KINDS, (self._by_id, self._by_external), strict=True):
+            found.update(
+                ((kind, key), usage) for key, usage in route.folds.result().items()
+            )
         if self._wanted:
             selected: dict[CustomerKey, Usage] = {}
             for raw in self._wanted:
@@ -115,29 +186,37 @@ def fold_usage(
     wanted: Sequence[str] | None,
     skip_invalid: bool,
     progress: Progress,
+    quiet: bool = False,
+    max_line: int = MAX_LINE_BYTES,
 ) -> list[tuple[CustomerKey, Usage]]:
     """Fold the event ``lines`` of the file ``path`` per customer."""
     by_customer = CustomerFolds(meter, wanted)
     events = EventLines(
-        path, lines, progress, (lambda message: None) if skip_invalid else None
+        path,
+        lines,
+        progress,
+        (lambda message: None) if skip_invalid else None,
+        max_line,
     )
-    for line, event in events:
-        try:
-            by_customer.add(event)
-        except InexactError as exc:
-            # A running total out of range is not one line's fault: stop.
-            events.stop(line, relocated(exc))
-        except MeterkitError as exc:
-            events.fail(line, relocated(exc))
+    by_customer.fold(events)
+    results = by_customer.results()  # a total out of range is an error here
     events.report_skipped()
-    count = by_customer.without_customer
-    if count:
-        print(
-            f"{events.name}: {count} event{'s' if count != 1 else ''} without "
-            "customer_id or external_customer_id counted for no customer",
-            file=sys.stderr,
-        )
-    return by_customer.results()
+    if not quiet:
+        print(summary(events, by_customer.counts()), file=sys.stderr)
+    return results
+
+
+def summary(events: EventLines, counts: dict[str, int]) -> str:
+    """The stderr line saying what became of every line of the file."""
+    blank = events.lines - events.nonblank
+    return (
+        f"{events.name}: {events.lines:,} lines read: {events.valid:,} events,"
+        f" {events.invalid:,} invalid, {blank:,} blank; of the events"
+        f" {counts['counted']:,} counted, {counts['duplicates']:,} duplicates,"
+        f" {counts['left_out']:,} left out by the meter,"
+        f" {counts['other']:,} credits, resets and other system events,"
+        f" {counts['without_customer']:,} without a customer"
+    )
 
 
 def usage_record(
@@ -157,25 +236,30 @@ def usage_record(
 def write_usage(
     results: list[tuple[CustomerKey, Usage]], price: Price | None, form: str
 ) -> None:
+    """The results as ``form`` (json, csv or table), built whole, then written."""
     records = [usage_record(key, result, price) for key, result in results]
     fields = [*USAGE_FIELDS, *(["amount"] if price is not None else [])]
-    out = sys.stdout
     if form == "json":
-        for record in records:
-            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
     elif form == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([*KINDS, *fields])
-        for record in records:
-            ids = [record.get(kind, "") for kind in KINDS]
-            writer.writerow([*ids, *(number_text(record[f]) for f in fields)])
+        text = csv_text(
+            [
+                [*KINDS, *fields],
+                *(
+                    [*(r.get(kind, "") for kind in KINDS)]
+                    + [number_text(r[f]) for f in fields]
+                    for r in records
+                ),
+            ]
+        )
     else:
         rows = [
-            [record.get("customer_id") or record["external_customer_id"]]
-            + [number_text(record[f]) for f in fields]
-            for record in records
+            [r.get("customer_id") or r["external_customer_id"]]
+            + [number_text(r[f]) for f in fields]
+            for r in records
         ]
-        out.write(table(["customer", *fields], rows))
+        text = table(["customer", *fields], rows)
+    write_out(text)
 
 
 def run_usage(args: argparse.Namespace) -> int:
@@ -192,6 +276,8 @@ def run_usage(args: argparse.Namespace) -> int:
             wanted=args.customer,
             skip_invalid=args.skip_invalid,
             progress=Progress.on_stderr(args.quiet),
+            quiet=args.quiet,
+            max_line=getattr(args, "max_line_bytes", MAX_LINE_BYTES),
         )
     write_usage(results, price, args.format)
     return 0
@@ -223,6 +309,7 @@ def run_demo(args: argparse.Namespace) -> int:
             wanted=None,
             skip_invalid=False,
             progress=Progress.on_stderr(args.quiet),
+            quiet=True,
         )
     if args.format == "table":
         aggregation = meter.aggregation
