@@ -1,0 +1,181 @@
+"""Reading JSON Lines in the command line: the same values and the same errors with
+orjson (the ``meterkit[fast]`` extra) as with the json module, bounded lines, and
+the messages a newcomer sees for files that are not JSON Lines."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meterkit.cli import _io
+from meterkit.cli._io import EventLines, Progress, Stop
+
+orjson = pytest.importorskip("orjson")  # `make test` installs it (test extra)
+
+HOSTILE = [
+    b'{"a": 1e400}',
+    b'{"a": -1e400}',
+    b'{"a": 1e-400}',
+    b'{"a": 0.0000000000000000000000000001}',
+    b'{"a": 123456789012345678901234567890}',
+    b'{"a": 18446744073709551616}',
+    b'{"a": -9223372036854775809}',
+    b'{"a": NaN}',
+    b'{"a": Infinity}',
+    b'{"a": "\\ud800"}',
+    b'{"a": "\\udc00\\ud800"}',
+    b'\xff{"a": 1}',
+    b'\xef\xbb\xbf{"a": 1}',
+    b"[" * 3000 + b"]" * 3000,
+    b'{"a":' * 2000 + b"1" + b"}" * 2000,
+    b"1" * 5000,
+    b'{"a": 1, "a": 2}',
+    b'{"a": 1}  ',
+    b'{"a": 1} x',
+    b"{",
+    b"[",
+    b'"just a string"',
+    b"[1, 2.5, true, null]",
+    b'{"a": 0.1, "b": 1E5, "c": -0.0, "d": 1.7976931348623157e308}',
+]
+
+
+def decoded(raw: bytes, decode: object) -> tuple[str, object]:
+    try:
+        return ("value", repr(decode(raw)))  # type: ignore[operator]
+    except (ValueError, RecursionError) as exc:
+        return ("error", type(exc).__name__, str(exc))  # type: ignore[return-value]
+
+
+def decoders(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    fast = _io._orjson_decoder()
+    assert fast is not None
+    monkeypatch.setenv("METERKIT_JSON", "json")
+    assert _io._orjson_decoder() is None
+    return [_io._decode_json, fast]
+
+
+@pytest.mark.parametrize("raw", HOSTILE, ids=range(len(HOSTILE)))
+def test_orjson_reads_a_line_as_json_does(
+    raw: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain, fast = decoders(monkeypatch)
+    assert decoded(raw, fast) == decoded(raw, plain)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@given(value=json_values, data=st.data())
+def test_orjson_and_json_agree_on_any_line(value: object, data: st.DataObject) -> None:
+    fast = _io._orjson_decoder()
+    assert fast is not None
+    raw = json.dumps(value).encode()
+    if data.draw(st.booleans()):  # and on a line broken somewhere
+        raw = raw[: data.draw(st.integers(0, len(raw)))]
+    assert decoded(raw, fast) == decoded(raw, _io._decode_json)
+
+
+def read(data: bytes, *, skip: bool, max_line: int = _io.MAX_LINE_BYTES) -> tuple:
+    found: list[str] = []
+    lines = EventLines(
+        "e.jsonl",
+        io.BufferedReader(io.BytesIO(data)),
+        Progress(None),
+        found.append if skip else None,
+        max_line,
+    )
+    try:
+        values = list(lines)
+    except Stop as stop:
+        return ("stop", str(stop))
+    return ("read", values, found, lines.lines, lines.valid, lines.invalid)
+
+
+def test_a_line_over_the_limit_is_invalid_and_not_held() -> None:
+    long = b'{"a": "' + b"x" * 5000 + b'"}\n'
+    result = read(b'{"a": 1}\n' + long + b'{"a": 2}\n', skip=True, max_line=1000)
+    assert result[1] == [(1, {"a": 1}), (3, {"a": 2})]
+    assert result[2] == [
+        "e.jsonl:2: line longer than 1,000 bytes (raise the limit with"
+        " --max-line-bytes)"
+    ]
+    assert result[3:] == (3, 2, 1)
+    assert read(long, skip=False, max_line=1000)[0] == "stop"
+
+
+def test_a_gzip_line_of_a_gigabyte_is_skipped_in_pieces() -> None:
+    # 64 MB of one line compress to almost nothing; reading it must not hold it.
+    packed = io.BytesIO()
+    with gzip.GzipFile(fileobj=packed, mode="wb") as out:
+        out.write(b'{"a": "')
+        for _ in range(64):
+            out.write(b"x" * (1 << 20))
+        out.write(b'"}\n{"a": 1}\n')
+    packed.seek(0)
+    found: list[str] = []
+    lines = EventLines(
+        "e.jsonl.gz", gzip.GzipFile(fileobj=packed), Progress(None), found.append
+    )
+    assert list(lines) == [(2, {"a": 1})]
+    assert found[0].startswith("e.jsonl.gz:1: line longer than 1,048,576 bytes")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            b'{"a": 1}\n{"a": ',
+            "e.jsonl:2: truncated last line (no line break at its end): invalid"
+            " JSON: Expecting value at column 7",
+        ),
+        (
+            b"[\n" + b'{"a": 1},\n' + b"]\n",
+            "e.jsonl:1: invalid JSON: Expecting value at column 2 (meterkit reads"
+            " JSON Lines: one event object per line; this looks like a JSON array"
+            " or pretty-printed JSON)",
+        ),
+        (b"\xff\n", "e.jsonl:1: not UTF-8 text: byte 0xff at column 1"),
+        (
+            b"[" * 5000 + b"\n",
+            "e.jsonl:1: nested too deeply: JSON arrays and objects more than about",
+        ),
+        (
+            b'{"a": ' + b"1" * 5000 + b"}\n",
+            "e.jsonl:1: a number has more digits than can be read (at most 4,300"
+            " digits)",
+        ),
+    ],
+    ids=["truncated", "json-array", "not-utf8", "deep", "huge-int"],
+)
+def test_messages_for_lines_that_are_not_json_lines(data: bytes, message: str) -> None:
+    result = read(data, skip=False)
+    assert result[0] == "stop"
+    assert result[1].startswith(message)
+    skipped = read(data, skip=True)
+    assert skipped[0] == "read"
+    assert skipped[2][0].startswith(message)
+    assert skipped[3] == skipped[4] + skipped[5] + data.count(b"\n\n")
+
+
+def test_the_file_reader_takes_both_decoders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = b"\n".join(HOSTILE) + b"\n"
+    fast = read(data, skip=True)
+    monkeypatch.setenv("METERKIT_JSON", "json")
+    assert read(data, skip=True) == fast
