@@ -357,7 +357,9 @@ def _source_by(shape: tuple[Any, ...], sized: bool) -> str:
     ``pending[key]`` is ``[count, sum, firsts]`` of one customer, by its key as
     written in events: the counted events not yet handed to its chunk (``count``
     kept only where the aggregation reads it), and its scan's ``external_id``
-    table. ``enroll(key)`` makes the entry of a customer's first event, once the
+    table (holding 0 for the first event's position: `usage.UsageByCustomer`
+    never asks for it, and reading the position off a list costs a call per
+    event). ``enroll(key)`` makes the entry of a customer's first event, once the
     event is checked (it raises `Unsure` for a key it cannot take). ``counts``
     gathers how many events were counted, duplicates and left out by the meter.
     """
@@ -391,7 +393,7 @@ def make({p["params"]}):
                             if xid in firsts:
                                 duplicates += 1
                                 continue
-                            firsts[xid] = {p["at"]}
+                            firsts[xid] = 0
 {p["tally"]}
                         counted += 1
                     else:
@@ -400,7 +402,7 @@ def make({p["params"]}):
                             if xid in (firsts := got[2]):
                                 duplicates += 1
                                 continue
-                            firsts[xid] = {p["at"]}
+                            firsts[xid] = 0
                         left_out += 1
                     continue
                 except (Unsure, ValueError, KeyError, TypeError):

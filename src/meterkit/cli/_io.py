@@ -23,6 +23,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import IO, Any, NoReturn, TypeVar, cast
 
 from ..errors import MeterkitError
@@ -153,8 +154,8 @@ class Progress:
             self._where = lambda: min(tell() / size, 1.0)
 
     def update(self, events: int) -> None:
-        # Looking at the clock every 64 events keeps the cost out of the profile.
-        if self._stream is None or events % 64:
+        # Called every 64 events: looking at the clock less keeps it cheap.
+        if self._stream is None:
             return
         now = clock()
         if now < self._next:
@@ -214,6 +215,10 @@ def _finite_float(text: str) -> float:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
+# The C scanner `json.JSONDecoder.__init__` makes (not in the typeshed stubs).
+_scan_once: Callable[[str, int], tuple[object, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
 def _decode_json(raw: bytes) -> object:
     """One line (without its line break) by the `json` module; errors as
     `json.JSONDecodeError` or `_Unreadable`, in words, not codec jargon."""
@@ -224,6 +229,15 @@ def _decode_json(raw: bytes) -> object:
             f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
         ) from None
     try:
+        # The decoder's own scanner first: `decode` adds two whitespace
+        # searches per line. Anything unusual goes to `decode`, whose result
+        # and messages are the reference.
+        try:
+            value, end = _scan_once(text, 0)
+            if end == len(text):
+                return value
+        except StopIteration:
+            pass
         return _DECODER.decode(text)
     except RecursionError:
         raise _Unreadable(
@@ -238,17 +252,50 @@ def _decode_json(raw: bytes) -> object:
         raise
 
 
+# For `_orjson_decoder`: digits become "0", exponent letters "e", minus signs stay,
+# everything else is a space; a run of 19 digits or a negative exponent shows.
+_NUMBER_SHAPES = bytes(
+    ord("0")
+    if chr(c).isdigit() and c < 128
+    else ord("e")
+    if chr(c) in "eE"
+    else ord("-")
+    if chr(c) == "-"
+    else ord(" ")
+    for c in range(256)
+)
+_BIG = float(1 << 63)
+
+
+def _floats_are_exact(value: object) -> bool:
+    """Whether no float in ``value`` can be one orjson reads differently from
+    `json`: an underflow (0.0) or an integer beyond 64 bits (a huge float)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            stack.extend(item.values())  # type: ignore[attr-defined]
+        elif kind is list:
+            stack.extend(item)  # type: ignore[arg-type]
+        elif kind is float and (item == 0.0 or not -_BIG < item < _BIG):  # type: ignore[operator]
+            return False
+    return True
+
+
 def _orjson_decoder() -> Callable[[bytes], object] | None:
     """`orjson` (the ``meterkit[fast]`` extra) where it reads a line exactly as
     `_decode_json` does; None when it is not installed or is turned off with
     ``METERKIT_JSON=json``.
 
-    orjson reads a line the `json` module would read differently in a few cases:
-    numbers a float changes (``1e-400`` becomes 0.0 where `_finite_float`
-    refuses it; an integer of more than 64 bits becomes a float), lone
-    surrogates, NaN, deep nesting. So a line with an exponent or a run of 16 or
-    more digits goes to `_decode_json`, and so does every line orjson refuses:
-    the result, and every error message, is `_decode_json`'s.
+    orjson reads some lines differently from the `json` module: numbers a float
+    changes (``1e-400`` becomes 0.0 where `_finite_float` refuses it; an integer
+    beyond 64 bits becomes a float), lone surrogates, NaN, deep nesting. So a line
+    orjson refuses, and a line with a run of 19 digits or a negative exponent of
+    three digits whose result holds a 0.0 or a huge float, goes to `_decode_json`
+    (the byte test passes text too, such as a UUID's ``9e-123``: the walk over the
+    floats then decides): the result,
+    and every error message, is `_decode_json`'s.
     """
     if os.environ.get("METERKIT_JSON", "") == "json":
         return None
@@ -257,15 +304,18 @@ def _orjson_decoder() -> Callable[[bytes], object] | None:
     except ImportError:
         return None
     loads, refused = orjson.loads, orjson.JSONDecodeError
-    risky = re.compile(rb"[0-9][eE]|[0-9]{16}").search
+    # Only an exponent of three digits or more (1e-308 and beyond) underflows.
+    shapes, run, exponent = _NUMBER_SHAPES, b"0" * 19, b"0e-000"
 
     def decode(raw: bytes) -> object:
-        if risky(raw) is None:
-            try:
-                return loads(raw)
-            except refused:
-                pass
-        return _decode_json(raw)
+        try:
+            value = loads(raw)
+        except refused:
+            return _decode_json(raw)
+        shape = raw.translate(shapes)
+        if (run in shape or exponent in shape) and not _floats_are_exact(value):
+            return _decode_json(raw)
+        return value
 
     return decode
 
@@ -280,26 +330,6 @@ _JSON_LINES_HINT = (
     " (meterkit reads JSON Lines: one event object per line; this looks like a"
     " JSON array or pretty-printed JSON)"
 )
-
-
-def _bounded_lines(stream: Iterable[bytes], limit: int) -> Iterator[bytes | None]:
-    """The lines of ``stream``; ``None`` for a line longer than ``limit`` bytes,
-    whose bytes are read and dropped in pieces."""
-    readline = getattr(stream, "readline", None)
-    if readline is None:
-        for raw in stream:
-            yield None if len(raw.rstrip(b"\r\n")) > limit else raw
-        return
-    while True:
-        raw = readline(limit + 2)  # the line, and room for its CR LF
-        if not raw:
-            return
-        if len(raw.rstrip(b"\r\n")) > limit:
-            while raw and not raw.endswith(b"\n"):
-                raw = readline(1 << 16)
-            yield None
-            continue
-        yield raw
 
 
 class EventLines:
@@ -371,22 +401,31 @@ class EventLines:
         decode = _orjson_decoder() or _decode_json
         progress = self._progress
         progress.measure(self._lines)
+        limit = self._max_line
+        readline = getattr(self._lines, "readline", None)
+        # A line is read with room for its CR LF and one byte more, so that a
+        # line over the limit shows without being held whole (Rule 1).
+        source: Iterable[bytes] = (
+            self._lines if readline is None else iter(partial(readline, limit + 3), b"")
+        )
         try:
-            for raw in _bounded_lines(self._lines, self._max_line):
+            for raw in source:
                 self.lines += 1
-                if raw is None:
+                # Without its line break, an error's column is on this line.
+                line = raw.rstrip(b"\r\n")
+                if len(line) > limit:
+                    while readline is not None and raw and not raw.endswith(b"\n"):
+                        raw = readline(1 << 16)  # the rest of it, piece by piece
                     self.unreadable += 1
                     self.fail(
                         self.lines,
-                        f"line longer than {self._max_line:,} bytes (raise the "
-                        "limit with --max-line-bytes)",
+                        f"line longer than {limit:,} bytes (raise the limit with "
+                        "--max-line-bytes)",
                     )
                     continue
-                if not raw.strip():
+                if not line or line.isspace():
                     continue
                 self.nonblank += 1
-                # Without its line break, an error's column is on this line.
-                line = raw.rstrip(b"\r\n")
                 try:
                     value = decode(line)
                 except (ValueError, RecursionError) as exc:
@@ -394,7 +433,8 @@ class EventLines:
                     self.fail(self.lines, self._why(raw, exc))
                     continue
                 self.events += 1
-                progress.update(self.events)
+                if not self.events & 63:
+                    progress.update(self.events)
                 yield self.lines, value
         except (OSError, EOFError, zlib.error) as exc:
             # A corrupt or truncated gzip stream, or a failing device.
