@@ -47,11 +47,24 @@ def _customer_id(value: object) -> str | None:
 
 
 def _external_customer_id(value: object) -> str | None:
-    return None if value is None else _fields.parse_text(value, "external_customer_id")
+    return _optional_id(value, "external_customer_id")
 
 
 def _external_id(value: object) -> str | None:
-    return None if value is None else _fields.parse_text(value, "external_id")
+    return _optional_id(value, "external_id")
+
+
+#: Why an empty free-text id is refused, in `Event` and `read_event` alike: it
+#: would silently merge unrelated events.
+_EMPTY_ID = "must not be empty (use null for no id)"
+
+
+def _optional_id(value: object, path: str) -> str | None:
+    if value is None:
+        return None
+    if value == "":
+        raise ValidationError(_EMPTY_ID, path=path, value=value)
+    return _fields.parse_text(value, path)
 
 
 def _source(value: object) -> str:
@@ -314,8 +327,7 @@ def _check_ids(index: int, *ids: object) -> None:
                 "must be a string or null", path=f"events[{index}].{key}", value=value
             )
         if value == "":
-            # As in `Event`: an empty id would silently merge unrelated events.
-            raise _bad(index, key, "must not be empty (use null for no id)", value)
+            raise _bad(index, key, _EMPTY_ID, value)
 
 
 def _bad(index: int, key: str, reason: str, value: object) -> ValidationError:

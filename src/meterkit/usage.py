@@ -272,6 +272,12 @@ class UsageAccumulator:
     def meter(self) -> Meter:
         return self._scan.compiled.meter
 
+    @property
+    def position(self) -> int:
+        """How many events were given so far: after an error, the bad event's
+        index plus one (the events after it were not read)."""
+        return self._seen
+
     def update(self, events: Iterable[object]) -> None:
         """Fold ``events`` in, in order; errors name events by index in this stream.
 

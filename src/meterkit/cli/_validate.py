@@ -8,19 +8,25 @@ before dedup and resets, so a line is refused exactly when `usage` of it alone
 would refuse it, and the meter is compiled once. So a file that passes ``validate
 --meter`` passes ``usage`` with that meter.
 Rule 2: the report goes to stdout, like a linter's: one ``FILE:LINE: MESSAGE`` per
-bad line as it is found, then a summary line. Exit 1 when a line is bad.
+bad line, in line order, then a summary line. Exit 1 when a line is bad.
+Rule 3 (speed): events are checked in lists by the fold; `from_dict` reads only the
+events `Event` could refuse where the fold does not (an ``id``, nested metadata).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import uuid
+from datetime import datetime, timezone
 
 from ..errors import MeterkitError
 from ..events import Event
-from ..meters import Meter
+from ..meters import CountAggregation, Filter, Meter
 from ..serialization import from_dict
 from ..usage import UsageAccumulator
 from ._io import (
+    MAX_LINE_BYTES,
     EventLines,
     Progress,
     display_name,
@@ -28,6 +34,7 @@ from ._io import (
     read_document,
     relocated,
 )
+from ._usage import BATCH
 
 __all__ = ["run_validate"]
 
@@ -36,19 +43,90 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+#: A meter no event can name (a fresh id): without ``--meter``, the fold checks
+#: the events' own fields only.
+def _neutral_meter() -> Meter:
+    return Meter(
+        id=uuid.uuid4(),
+        name="validate",
+        filter=Filter(),
+        aggregation=CountAggregation(),
+        created_at=datetime.now(timezone.utc),
+    )
+
+
+def _needs_event_reading(event: object) -> bool:
+    """Whether `Event`'s own reading could refuse what the fold accepts: an ``id``
+    key, or metadata holding objects or arrays (nesting deeper than `Event`
+    allows, numbers beyond what it holds). Plain events take the fold alone."""
+    if type(event) is not dict or "id" in event:
+        return True
+    metadata = event.get("metadata")
+    return type(metadata) is dict and any(
+        type(value) in (dict, list) or (type(value) is int and value.bit_length() > 64)
+        for value in metadata.values()
+    )
+
+
+def _line_of(message: str) -> int:
+    """The line number of a ``FILE:LINE: MESSAGE`` report (FILE may hold colons)."""
+    found = _LOCATED.match(message)
+    return int(found.group(1)) if found else 0
+
+
+_LOCATED = re.compile(r".*?:(\d+): ")
+
+
 def run_validate(args: argparse.Namespace) -> int:
-    meter = None if args.meter is None else read_document(Meter, args.meter)
+    meter = _neutral_meter() if args.meter is None else read_document(Meter, args.meter)
     name = display_name(args.events)
-    with open_events(args.events) as lines:
-        events = EventLines(args.events, lines, Progress.on_stderr(args.quiet), print)
-        fold = None if meter is None else UsageAccumulator(meter)
-        for line, event in events:
+    # One fold of the whole file (the meter compiled once): its checks run on
+    # every event before dedup and resets, so a line is refused here exactly
+    # when `usage` of it alone refuses it (Rule 1). Events go in lists, and bad
+    # lines are reported in line order.
+    fold = UsageAccumulator(meter)
+    waiting: list[object] = []
+    waiting_lines: list[int] = []
+    located: list[str] = []  # bad lines found, not yet printed
+
+    def check() -> None:
+        start, given = 0, fold.position
+        while start < len(waiting):
             try:
-                from_dict(Event, event)
-                if fold is not None:
-                    fold.add(event)
+                fold.update(waiting[start:] if start else waiting)
+                break
             except MeterkitError as exc:
-                events.fail(line, relocated(exc))
+                bad = fold.position - 1 - given
+                events.fail(waiting_lines[start + bad], relocated(exc))
+                start += bad + 1
+                given = fold.position
+        waiting.clear()
+        waiting_lines.clear()
+        # Every line up to here is checked: print what was found, in line order.
+        for message in sorted(located, key=_line_of):
+            print(message)
+        located.clear()
+
+    with open_events(args.events) as lines:
+        events = EventLines(
+            args.events,
+            lines,
+            Progress.on_stderr(args.quiet),
+            located.append,
+            getattr(args, "max_line_bytes", MAX_LINE_BYTES),
+        )
+        for line, event in events:
+            if _needs_event_reading(event):
+                try:
+                    from_dict(Event, event)
+                except MeterkitError as exc:
+                    events.fail(line, relocated(exc))
+                    continue
+            waiting.append(event)
+            waiting_lines.append(line)
+            if len(waiting) == BATCH:
+                check()
+        check()
     valid = events.nonblank - events.invalid
     if events.invalid:
         print(
