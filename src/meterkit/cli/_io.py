@@ -23,6 +23,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 from functools import partial
 from typing import IO, Any, NoReturn, TypeVar, cast
 
@@ -477,20 +478,36 @@ class EventLines:
 
 
 def relocated(exc: MeterkitError) -> str:
-    """The error's text with its path made a JSON path within one line.
+    """The error's text with its path made a JSON path within one line, and the
+    offending value written as JSON (``null``, ``true``), as it is in the file.
 
     The library names an event by its position in the stream (``events[7].name``);
     the line number already says where, so the position becomes ``$``. A bare
     field name (``customer_id``) becomes ``$.customer_id``; a JSON path stays.
     """
     path = exc.path
-    if path is None or path.startswith("$"):
-        return str(exc)
-    if _EVENT_PATH.match(path):
-        path = _EVENT_PATH.sub("$", path, count=1)
+    if path is not None and not path.startswith("$"):
+        if _EVENT_PATH.match(path):
+            path = _EVENT_PATH.sub("$", path, count=1)
+        else:
+            path = f"$.{path}"
+    text = exc.reason if path is None else f"{path}: {exc.reason}"
+    if exc.has_value:
+        text = f"{text} (got {json_value(exc.value)})"
+    return text
+
+
+def json_value(value: object) -> str:
+    """A value as JSON text, ASCII only (no control character or lone surrogate
+    reaches a terminal), shortened when long; not JSON: its Python repr."""
+    if isinstance(value, Decimal) and value.is_finite():
+        text = format(value, "f")  # a number as JSON writes it, exactly
     else:
-        path = f"$.{path}"
-    return str(exc.at(path))
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except (ValueError, TypeError, RecursionError):
+            text = "<a huge integer>" if isinstance(value, int) else ascii(value)
+    return text if len(text) <= 200 else text[:150] + "..." + text[-40:]
 
 
 def event_index(exc: MeterkitError) -> int | None:
