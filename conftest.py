@@ -1,7 +1,16 @@
-"""Root conftest: names shared by the doctests in src/ and the Markdown docs."""
+"""Root conftest: names for the docstring examples of src/, and none for the docs.
+
+The examples in README.md and docs/*.md are read as a newcomer pastes them: into a
+fresh interpreter started at the repository's root. So their doctests get an empty
+namespace (not even pytest's ``getfixture``), and each file defines what it uses.
+The docstrings in src/ may use the helpers below. tests/test_docs.py runs the
+Markdown files again with plain `doctest`, without pytest's doctest plugin.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Generator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -87,11 +96,40 @@ def example_reset(customer: str = "acme") -> dict[str, Any]:
     }
 
 
+def _is_markdown(item: pytest.Item) -> bool:
+    return item.path.suffix == ".md"
+
+
 @pytest.fixture(autouse=True)
-def _doctest_names(doctest_namespace: dict[str, Any]) -> None:
+def _doctest_names(
+    request: pytest.FixtureRequest, doctest_namespace: dict[str, Any]
+) -> None:
+    if _is_markdown(request.node):
+        # A fresh interpreter at the repository's root; what the file imports or
+        # puts on sys.path is undone afterwards.
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        monkeypatch.chdir(request.config.rootpath)
+        monkeypatch.setattr(sys, "path", list(sys.path))
+        monkeypatch.delitem(sys.modules, "dask_usage", raising=False)
+        return
     doctest_namespace["example_customer_meter"] = example_customer_meter
     doctest_namespace["EXAMPLE_CUSTOMER_METER_JSON"] = EXAMPLE_CUSTOMER_METER_JSON
     doctest_namespace["example_meter"] = example_meter
     doctest_namespace["example_use"] = example_use
     doctest_namespace["example_credit"] = example_credit
     doctest_namespace["example_reset"] = example_reset
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """Empty the namespace of a Markdown file's doctest once pytest has filled it.
+
+    pytest adds ``getfixture`` and the session-wide ``doctest_namespace`` (filled
+    by the docstrings of src/) to every doctest; a README example that used them
+    would pass here and fail when pasted.
+    """
+    yield
+    dtest = getattr(item, "dtest", None)
+    if dtest is not None and _is_markdown(item):
+        dtest.globs.clear()
+        dtest.globs["__name__"] = "__main__"
