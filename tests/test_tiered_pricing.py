@@ -1331,7 +1331,10 @@ def test_cli_with_a_graduated_price_file(
 ) -> None:
     files = write_files(tmp_path, to_dict(graduated()))
     code, out, err = run_usage(capsys, files)
-    assert (code, err) == (0, "")
+    # stderr holds the run's summary only (`meterkit.cli._usage.summary`).
+    assert code == 0
+    assert err.count("\n") == 1
+    assert " lines read: " in err
     amounts = {
         record["external_customer_id"]: record["amount"]
         for record in map(json.loads, out.splitlines())
