@@ -18,8 +18,10 @@ import random
 import re
 import runpy
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zoneinfo
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -39,7 +41,7 @@ from meterkit import (
     to_json,
     usage,
 )
-from meterkit.cli import _io, main
+from meterkit.cli import _io, _output, main
 
 METER_ID = "d498a884-e2cd-4d3e-8002-f536468a8b22"
 OTHER_METER_ID = "6b0d1d7e-1f0a-4c4e-9a53-2f6f2f1b8f10"
@@ -651,7 +653,7 @@ def test_unwritable_output_and_interrupt(
 ) -> None:
     code, out, err = run(capsys, "demo", export=files["meter"] / "sample")
     assert (code, out) == (1, "")
-    assert err.startswith("meterkit: error: [Errno 20] Not a directory")
+    assert err == f"meterkit: error: {files['meter'] / 'sample'}: Not a directory\n"
 
     class ClosedPipe(io.StringIO):
         def write(self, text: str) -> int:
@@ -666,7 +668,7 @@ def test_unwritable_output_and_interrupt(
 
     monkeypatch.setattr(meterkit.cli._usage, "fold_usage", interrupted)
     assert main(["demo"]) == 130
-    assert capsys.readouterr().err == "\n"
+    assert capsys.readouterr().err == "meterkit: interrupted\n"
 
 
 def test_usage_customer_must_not_be_empty(
@@ -783,9 +785,9 @@ def test_validate_reports_every_bad_line(
     assert out.splitlines() == [
         f"{path}:2: invalid JSON: Expecting property name enclosed in double quotes"
         " at column 2",
-        f"{path}:3: $.external_id: must not be empty (got '')",
+        f'{path}:3: $.external_id: must not be empty (use null for no id) (got "")',
         f"{path}:6: $.timestamp: is not a valid timestamp: day is out of range for "
-        "month (got '2025-02-30T00:00:00Z')",
+        'month (got "2025-02-30T00:00:00Z")',
         f"{path}: 3 invalid lines of 6 (3 valid events)",
     ]
     # With the meter, the credit units are checked too.
@@ -1062,7 +1064,6 @@ def scripts() -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("command", scripts())
 def summary_only(stderr: str) -> str:
     """``stderr`` without the run's summary line (`_usage.summary`)."""
     return "".join(
@@ -1070,6 +1071,7 @@ def summary_only(stderr: str) -> str:
     )
 
 
+@pytest.mark.parametrize("command", scripts())
 def test_subprocess_usage_gz_stdin_and_errors(
     command: list[str], files: dict[str, Path]
 ) -> None:
@@ -1185,3 +1187,475 @@ def test_cli_docs_examples_are_current(tmp_path: Path) -> None:
             check=False,
         )
         assert (command, done.stdout) == (command, expected)
+
+
+# -- output: escaping, encodings, closed pipes, Ctrl-C, help --------------------------
+
+# Ids as they are in the data, and as a table shows them.
+HOSTILE_IDS = {
+    "\ud800": "\\ud800",
+    "line\nbreak": "line\\nbreak",
+    "tab\there": "tab\\there",
+    "cr\rhere": "cr\\rhere",
+    "\x1b[2J\x1b[31mred": "\\x1b[2J\\x1b[31mred",
+    "\x9b31m": "\\x9b31m",
+    "\u202eevil": "\\u202eevil",
+    "zeta-ß": "zeta-ß",
+    "日本": "日本",
+    'quo"te,comma': 'quo"te,comma',
+}
+
+
+def hostile_events() -> list[dict[str, Any]]:
+    return [use({"external_customer_id": name}, 5) for name in HOSTILE_IDS]
+
+
+def terminal_safe(text: str) -> bool:
+    return all(char.isprintable() or char == "\n" for char in text)
+
+
+def test_table_shows_control_characters_and_surrogates_escaped(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
+    path = write(files["dir"] / "e.jsonl", jsonl(hostile_events()))
+    code, out, err = run(capsys, "usage", meter=files["meter"], events=path)
+    assert code == 0, err
+    assert terminal_safe(out)
+    lines = out.splitlines()
+    assert len(lines) == 1 + len(HOSTILE_IDS)
+    assert {line.split("  ")[0].rstrip() for line in lines[1:]} == set(
+        HOSTILE_IDS.values()
+    )
+    # Aligned by what a terminal shows: 日本 takes four columns.
+    assert len({_output.width(line) for line in lines}) == 1
+
+
+def test_csv_and_json_write_values_exactly(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
+    path = write(files["dir"] / "e.jsonl", jsonl(hostile_events()))
+    code, out, err = run(
+        capsys, "usage --format json", meter=files["meter"], events=path
+    )
+    assert code == 0, err
+    assert out.isascii()
+    assert {r["external_customer_id"] for r in records(out)} == set(HOSTILE_IDS)
+    code, out, err = run(
+        capsys, "usage --format csv", meter=files["meter"], events=path
+    )
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out, newline="")))
+    assert len(rows) == 1 + len(HOSTILE_IDS)
+    assert {len(row) for row in rows} == {6}
+    # Exact, but for the lone surrogate, which no encoding holds: its escape.
+    expected = {name if name != "\ud800" else "\\ud800" for name in HOSTILE_IDS}
+    assert {row[1] for row in rows[1:]} == expected
+
+
+def test_explain_and_quantities_tables_are_terminal_safe(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
+    events = hostile_events()
+    events.append(use({"external_customer_id": "acme"}, 1, name="\x1b[2J"))
+    events.append(use({"external_customer_id": "acme"}, 2, name="\x1b]0;x\x07"))
+    path = write(files["dir"] / "e.jsonl", jsonl(events))
+    for customer in [*HOSTILE_IDS, "acme"]:
+        argv = ["explain", "--meter", str(files["meter"]), "--events", str(path)]
+        code = main([*argv, "--external-customer", customer])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert terminal_safe(out)
+        assert len(out.splitlines()) == 1 + len(events)
+    period = "--start 2025-03-01 --end 2025-03-02 --interval day"
+    code, out, err = run(
+        capsys, f"quantities {period}", meter=files["meter"], events=path
+    )
+    assert (code, terminal_safe(out)) == (0, True), err
+
+
+def test_output_is_built_whole_before_it_is_written(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, Path],
+) -> None:
+    # An error while the output is built (here, on its fourth number) leaves stdout
+    # empty: no CSV header, no half table.
+    events = [use({"external_customer_id": f"c{n}"}, n) for n in range(5)]
+    path = write(files["dir"] / "e.jsonl", jsonl(events))
+    calls = []
+
+    def failing(value: object) -> str:
+        calls.append(value)
+        if len(calls) == 4:
+            raise meterkit.ValidationError("cannot be written", path="units")
+        return json.dumps(value)
+
+    monkeypatch.setattr(meterkit.cli._usage, "number_text", failing)
+    for form in ("csv", "table"):
+        calls.clear()
+        code, out, err = run(
+            capsys, f"usage --format {form}", meter=files["meter"], events=path
+        )
+        assert (code, out) == (1, "")
+        assert err.endswith("meterkit: error: units: cannot be written\n")
+
+
+def test_output_helpers() -> None:
+    assert _output.shown("plain ß 日本") == "plain ß 日本"
+    assert _output.shown("\x00\x7f\x85\u2028\U000e0001") == (
+        "\\x00\\x7f\\x85\\u2028\\U000e0001"
+    )
+    assert _output.shown("日本 ß", "latin-1") == "\\u65e5\\u672c ß"
+    assert _output.shown("ß", "ascii") == "\\xdf"
+    assert (_output.width("日本"), _output.width("e\u0301"), _output.width("ab")) == (
+        4,
+        1,
+        2,
+    )
+    values = ["a\rb", "c\nd", 'e"f', "g,h", " i ", "\x1b", ""]
+    text = _output.csv_text([values])
+    assert text == '"a\rb","c\nd","e""f","g,h", i ,\x1b,\n'
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [values]
+    table = _output.table(["id", "n"], [["日本", "1"], ["abc", "10"]])
+    assert table == "id     n\n日本   1\nabc   10\n"
+    table = _output.table(["n", "id"], [["1", "a"], ["10", "bb"]], right=(0,))
+    assert table == " n  id\n 1  a\n10  bb\n"
+
+
+def run_with(
+    encoding: str, argv: list[str], data: bytes
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "meterkit", *argv],
+        input=data,
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
+def test_non_utf8_stdout(encoding: str, files: dict[str, Path]) -> None:
+    data = jsonl(hostile_events()).encode()
+    meter = ["--meter", str(files["meter"]), "--events", "-"]
+    for form in ("table", "csv", "json"):
+        done = run_with(encoding, ["usage", *meter, "--format", form], data)
+        assert done.returncode == 0, done.stderr
+        assert b"Traceback" not in done.stderr
+        out = done.stdout.decode(encoding)
+        assert "\\u65e5\\u672c" in out  # 日本 in neither encoding
+        if form != "json":
+            assert ("zeta-ß" in out) is (encoding == "latin-1")
+            assert ("zeta-\\xdf" in out) is (encoding == "ascii")
+    done = run_with(encoding, ["explain", *meter, "--external-customer", "日本"], data)
+    assert done.returncode == 0, done.stderr
+    done.stdout.decode(encoding)
+    # validate's report quotes the bad value: stdout is its output.
+    bad = (
+        b'{"name": "llm", "timestamp": "\xe6\x97\xa5\xe6\x9c\xac", "source": "user"}\n'
+    )
+    done = run_with(encoding, ["validate", "--events", "-"], bad)
+    assert (done.returncode, b"Traceback" in done.stderr) == (1, False), done.stderr
+    assert done.stdout.decode(encoding).startswith("<stdin>:1: $.timestamp")
+
+
+def big_outputs(files: dict[str, Path]) -> dict[str, list[str]]:
+    """Commands whose output is well beyond a pipe's buffer (64 KiB)."""
+    customers = [use({"external_customer_id": f"c{n:05d}"}, n) for n in range(6000)]
+    many = write(files["dir"] / "many.jsonl", jsonl(customers))
+    one = [use({"external_customer_id": "acme"}, n) for n in range(4000)]
+    long = write(files["dir"] / "long.jsonl", jsonl(one))
+    bad = write(files["dir"] / "bad.jsonl", '{"name": 1}\n' * 4000)
+    base = ["--meter", str(files["meter"])]
+    year = ["--start", "2025-01-01", "--end", "2025-12-31T23:00:00", "--interval"]
+    return {
+        "usage-table": ["usage", *base, "--events", str(many)],
+        "usage-json": ["usage", *base, "--events", str(many), "--format", "json"],
+        "usage-csv": ["usage", *base, "--events", str(many), "--format", "csv"],
+        "quantities-table": ["quantities", *base, "--events", str(long), *year, "hour"],
+        "quantities-json": [
+            *("quantities", *base, "--events", str(long), *year, "hour"),
+            *("--format", "json"),
+        ],
+        "explain-table": [
+            "explain",
+            *base,
+            "--events",
+            str(long),
+            "--customer",
+            "acme",
+        ],
+        "explain-json": [
+            *("explain", *base, "--events", str(long), "--customer", "acme"),
+            *("--format", "json"),
+        ],
+        "validate": ["validate", "--events", str(bad)],
+    }
+
+
+BIG = [
+    "usage-table",
+    "usage-json",
+    "usage-csv",
+    "quantities-table",
+    "quantities-json",
+    "explain-table",
+    "explain-json",
+    "validate",
+]
+
+
+def buffering(unbuffered: bool) -> dict[str, str]:
+    """The environment of a process whose stdout is buffered or not (``-u``): a
+    buffered writer and a raw file take a write the pipe cuts short differently."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return {**env, "PYTHONUNBUFFERED": "1"} if unbuffered else env
+
+
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("name", BIG)
+def test_closed_pipe_exits_141_for_every_command(
+    files: dict[str, Path], name: str, unbuffered: bool
+) -> None:
+    # `meterkit ... | head -c 100`: the reader goes away after the first bytes.
+    argv = big_outputs(files)[name]
+    with subprocess.Popen(
+        [sys.executable, "-m", "meterkit", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=buffering(unbuffered),
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert len(process.stdout.read(100)) == 100
+        process.stdout.close()
+        err = process.stderr.read()
+        process.wait(timeout=60)
+    assert process.returncode == 141, err
+    assert b"Traceback" not in err
+    assert b"Exception" not in err
+    assert b"rror" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", "--events", "EVENTS"],
+        ["usage", "--meter", "METER", "--events", "EVENTS"],
+        ["demo"],
+        ["demo", "--export", "DIR"],
+        ["--help"],
+        ["usage", "--help"],
+    ],
+    ids=" ".join,
+)
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_closed_pipe_at_the_last_flush_exits_141(
+    files: dict[str, Path], argv: list[str], unbuffered: bool
+) -> None:
+    # The reader is gone before anything is written: a small output, buffered
+    # until the end, meets the closed pipe only when it is flushed.
+    events = write(files["dir"] / "e.jsonl", jsonl(make_events(5, 20)))
+    names = {"EVENTS": events, "METER": files["meter"], "DIR": files["dir"] / "x"}
+    argv = [str(names.get(word, word)) for word in argv]
+    with subprocess.Popen(
+        [sys.executable, "-m", "meterkit", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=buffering(unbuffered),
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.close()
+        err = process.stderr.read()
+        process.wait(timeout=60)
+    assert process.returncode == 141, err
+    assert b"Traceback" not in err
+    assert b"Exception ignored" not in err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_unwritable_stdout_is_a_one_line_error(files: dict[str, Path]) -> None:
+    events = write(files["dir"] / "e.jsonl", jsonl(make_events(5, 20)))
+    usage = ["usage", "--meter", str(files["meter"]), "--events", str(events)]
+    for argv, message in (
+        (usage, b"<stdout>: cannot write: No space left on device\n"),
+        (
+            [*usage, "--format", "csv"],
+            b"<stdout>: cannot write: No space left on device\n",
+        ),
+        # validate prints its report as it goes: the error is met in a print.
+        (
+            ["validate", "--events", str(events)],
+            b"meterkit: error: No space left on device\n",
+        ),
+    ):
+        with open("/dev/full", "wb") as full:
+            done = subprocess.run(
+                [sys.executable, "-m", "meterkit", *argv, "--quiet"],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                check=False,
+                timeout=60,
+            )
+        assert (done.returncode, done.stderr) == (1, message)
+
+
+# Started like the console script, but saying "ready" once `main` runs (its first
+# step, building the parser): Ctrl-C from then on is `main`'s to handle.
+READY = """\
+import sys
+import meterkit.cli as cli
+build = cli._parser
+def ready():
+    sys.stderr.write("ready\\n")
+    sys.stderr.flush()
+    return build()
+cli._parser = ready
+sys.exit(cli.main())
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.1, 0.5])
+@pytest.mark.parametrize("command", ["usage", "validate", "explain"])
+def test_ctrl_c_exits_130_without_traceback(
+    files: dict[str, Path], command: str, delay: float
+) -> None:
+    argv = {
+        "usage": ["usage", "--meter", str(files["meter"])],
+        "validate": ["validate"],
+        "explain": ["explain", "--meter", str(files["meter"]), "--customer", "acme"],
+    }[command]
+    with subprocess.Popen(
+        [sys.executable, "-c", READY, *argv, "--events", "-"],
+        stdin=subprocess.PIPE,  # a stdin that never ends
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdin is not None
+        assert process.stderr is not None
+        process.stdin.write(jsonl(make_events(6, 50)).encode())
+        process.stdin.flush()
+        assert process.stderr.readline() == b"ready\n"
+        time.sleep(delay)  # parsing flags, importing the command, or reading
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err == b"meterkit: interrupted\n"
+    assert out == b""
+
+
+def test_ctrl_c_while_starting_is_quiet(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object) -> object:
+        raise KeyboardInterrupt
+
+    # While the command's module is imported, and while the flags are parsed.
+    monkeypatch.setattr(meterkit.cli.importlib, "import_module", interrupted)
+    assert main(["demo"]) == 130
+    assert capsys.readouterr() == ("", "meterkit: interrupted\n")
+    monkeypatch.undo()
+    monkeypatch.setattr(meterkit.cli, "_parser", interrupted)
+    assert main(["demo"]) == 130
+    assert capsys.readouterr() == ("", "meterkit: interrupted\n")
+
+
+def subparsers() -> dict[str, Any]:
+    parser = meterkit.cli._parser()
+    (commands,) = [
+        action
+        for action in parser._actions
+        if isinstance(action, meterkit.cli.argparse._SubParsersAction)
+    ]
+    return dict(commands.choices)
+
+
+def test_help_shows_every_option_with_its_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    commands = subparsers()
+    assert set(commands) == {"usage", "quantities", "explain", "validate", "demo"}
+    for name, sub in commands.items():
+        formatter = sub._get_formatter()
+        required_groups = [
+            group for group in sub._mutually_exclusive_groups if group.required
+        ]
+        for action in sub._actions:
+            text = formatter._expand_help(action)
+            assert text, (name, action.option_strings)  # every option has help
+            optional = not (
+                action.required
+                or isinstance(action, meterkit.cli.argparse._HelpAction)
+                or action.const is not None  # a flag: off unless given
+                or any(action in g._group_actions for g in required_groups)
+            )
+            if optional:
+                assert "(default: " in text, (name, action.option_strings, text)
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        shown = capsys.readouterr().out
+        assert shown.startswith(f"usage: meterkit {name} ")
+        assert "meterkit demo --export DIR" in shown
+        assert "docs/" not in shown
+        assert ".md" not in shown
+        if "--format" in shown:
+            assert "(default: table)" in shown
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["validate", "--skip-invalid"], "the following arguments are required"),
+        (
+            ["validate", "--events", "e.jsonl", "--skip-invalid"],
+            "unrecognized arguments: --skip-invalid",
+        ),
+        (
+            ["usage", "--meter", "m", "--events", "e", "--bogus", "x"],
+            "unrecognized arguments: --bogus x",
+        ),
+        (["explain", "--meter", "m", "--events", "e"], "one of the arguments"),
+        (
+            ["usage", "--meter", "m", "--events", "e", "--max-line-bytes", "0"],
+            "argument --max-line-bytes: must be at least 1",
+        ),
+    ],
+)
+def test_a_subcommand_error_shows_the_subcommand_usage(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: meterkit {argv[0]} ")
+    assert f"meterkit {argv[0]}: error: {message}" in err
+
+
+@pytest.mark.parametrize("command", ["usage", "quantities", "explain", "validate"])
+def test_max_line_bytes_applies_to_every_command(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path], command: str
+) -> None:
+    event = json.dumps(use({"external_customer_id": "acme"}, 5))
+    path = write(files["dir"] / "e.jsonl", f"{event}\n{event}\n")
+    argv = {
+        "usage": ["usage", "--meter", str(files["meter"])],
+        "quantities": [
+            *("quantities", "--meter", str(files["meter"]), "--start", "2025-03-01"),
+            *("--end", "2025-03-02", "--interval", "day"),
+        ],
+        "explain": ["explain", "--meter", str(files["meter"]), "--customer", "acme"],
+        "validate": ["validate"],
+    }[command]
+    argv += ["--events", str(path), "--quiet"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    limit = len(event) // 2
+    assert main([*argv, "--max-line-bytes", str(limit)]) == 1
+    out, err = capsys.readouterr()
+    report = out if command == "validate" else err
+    assert f"{path}:1: line longer than {limit:,} bytes" in report

@@ -10,14 +10,14 @@ Rule 3: ``--grants`` is a JSON array of `CreditGrant`s in wire JSON; each row th
 says which grants its units came from. Errors in it name the grant (``$[1].id``).
 Rule 4: each JSON line is ``line``, then ``to_dict`` of the `TraceEntry`, then the
 lines of the positions it names (``first_line``, ``reset_line``); the table shows
-the same numbers as the JSON.
+the same numbers as the JSON, its cells escaped as `_output.table` does. The output
+is built whole, then written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterator
 from datetime import timezone
 from typing import Any
@@ -28,17 +28,18 @@ from ..grants import CreditGrant
 from ..meters import Meter
 from ..serialization import from_dict, to_dict
 from ._io import (
+    MAX_LINE_BYTES,
     EventLines,
     LineNumbers,
     Progress,
     Stop,
     _read_file,
     event_index,
-    number_text,
     open_events,
     read_document,
     relocated,
 )
+from ._output import json_line, number_text, table, write_out
 from ._quantities import _instant, _scope
 
 __all__ = ["read_grants", "run_explain"]
@@ -91,7 +92,12 @@ def run_explain(args: argparse.Namespace) -> int:
     scope = _scope(args, meter)
     positions = LineNumbers()
     with open_events(args.events) as lines:
-        events = EventLines(args.events, lines, Progress.on_stderr(args.quiet))
+        events = EventLines(
+            args.events,
+            lines,
+            Progress.on_stderr(args.quiet),
+            max_line=getattr(args, "max_line_bytes", MAX_LINE_BYTES),
+        )
 
         def stream() -> Iterator[object]:
             for line, event in events:
@@ -136,11 +142,9 @@ def _drawn(wire: dict[str, Any]) -> str:
 def _write(
     entries: tuple[TraceEntry, ...], positions: LineNumbers, form: str, grants: bool
 ) -> None:
-    out = sys.stdout
+    """The trace as JSON lines or a table, built whole, then written."""
     if form == "json":
-        for entry in entries:
-            out.write(json.dumps(_record(entry, positions), separators=(",", ":")))
-            out.write("\n")
+        write_out("".join(json_line(_record(entry, positions)) for entry in entries))
         return
     header = ["line", "kind", "units", "consumed_units"]
     header += ["drawn", "why"] if grants else ["why"]
@@ -157,18 +161,5 @@ def _write(
             row.append(_drawn(wire))
         row.append(entry.describe(lambda index: f"line {positions.line(index)}"))
         rows.append(row)
-    out.write(_table(header, rows))
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    """An aligned table like `table`'s, with the numbers (columns 0, 2, 3) to the
-    right and the text (kind, drawn, why) to the left."""
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = []
-    for row in (header, *rows):
-        cells = [
-            cell.rjust(width) if i in (0, 2, 3) else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
+    # The numbers (line, units, consumed_units) to the right, the text to the left.
+    write_out(table(header, rows, right=(0, 2, 3)))

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 __all__ = [
     "OutputError",
     "csv_text",
+    "flush_out",
     "json_line",
     "number_text",
     "shown",

@@ -12,7 +12,6 @@ Rule 3: the table shows each bucket's local start in ``--timezone``; the JSON is
 from __future__ import annotations
 
 import argparse
-import sys
 import zoneinfo
 from collections.abc import Iterator
 from datetime import datetime, timezone, tzinfo
@@ -33,6 +32,7 @@ from ._io import (
     relocated,
     table,
 )
+from ._output import write_out
 
 __all__ = ["run_quantities"]
 
@@ -155,7 +155,7 @@ def run_quantities(args: argparse.Namespace) -> int:
 
 def _write(series: MeterQuantities, zone: tzinfo, form: str) -> None:
     if form == "json":
-        sys.stdout.write(to_json(series) + "\n")
+        write_out(to_json(series) + "\n")
         return
     wire = to_dict(series)
     rows = [
@@ -163,4 +163,4 @@ def _write(series: MeterQuantities, zone: tzinfo, form: str) -> None:
         for bucket, item in zip(series.quantities, wire["quantities"], strict=True)
     ]
     rows.append(["total", number_text(wire["total"])])
-    sys.stdout.write(table(["timestamp", "quantity"], rows))
+    write_out(table(["timestamp", "quantity"], rows))
