@@ -840,7 +840,13 @@ line  kind            units  consumed_units  why
 
 
 def test_cli_table(capsys: pytest.CaptureFixture[str], files: dict[str, Path]) -> None:
-    assert run(capsys, files, "--customer acme") == (0, TABLE, "")
+    code, out, err = run(capsys, files, "--customer acme")
+    assert (code, out) == (0, TABLE)
+    assert err.endswith(
+        ": 8 lines read: 7 events, 0 invalid, 1 blank; of the events 1 counted,"
+        " 1 duplicates, 1 left out by the meter, 1 before a reset, 1 of other"
+        " customers\n"
+    )
 
 
 def test_cli_json_lines(
@@ -940,11 +946,11 @@ BAD_LINES = [
     (
         json.dumps({**use(), "timestamp": "yesterday"}),
         "$.timestamp: must be an RFC 3339 timestamp such as '2025-01-01T00:00:00Z' "
-        "(got 'yesterday')",
+        '(got "yesterday")',
     ),
     (
         json.dumps(credit("5")),  # type: ignore[arg-type]
-        "$.metadata.units: must be an int (credit units; negative revokes) (got '5')",
+        '$.metadata.units: must be an int (credit units; negative revokes) (got "5")',
     ),
 ]
 

@@ -77,6 +77,8 @@ def _shown(value: object) -> str:
         if isinstance(value, int):
             return f"<int of about {value.bit_length() * 3 // 10} digits>"
         return "<unprintable value>"
+    except RecursionError:  # a value nested deeper than repr can go
+        return f"<{type(value).__name__} nested too deeply to show>"
     return text if len(text) <= 200 else text[:150] + "..." + text[-40:]
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timezone
 from typing import Any
@@ -114,6 +116,15 @@ def run_explain(args: argparse.Namespace) -> int:
             if located is not None:
                 raise located from None
             raise
+    if not args.quiet:
+        kinds = Counter(entry.kind for entry in entries)
+        print(
+            f"{events.summary()}; of the events {kinds['counted']:,} counted,"
+            f" {kinds['duplicate']:,} duplicates, {kinds['not_matching']:,} left out"
+            f" by the meter, {kinds['before_reset']:,} before a reset,"
+            f" {kinds['other_customer']:,} of other customers",
+            file=sys.stderr,
+        )
     _write(entries, positions, args.format, grants is not None)
     return 0
 

@@ -372,6 +372,15 @@ class EventLines:
         invalid + blank lines``."""
         return self.events - (self.invalid - self.unreadable)
 
+    def summary(self) -> str:
+        """What became of the file's lines, for the run's stderr summary:
+        ``lines read == events + invalid + blank``."""
+        blank = self.lines - self.nonblank
+        return (
+            f"{self.name}: {self.lines:,} lines read: {self.valid:,} events,"
+            f" {self.invalid:,} invalid, {blank:,} blank"
+        )
+
     @property
     def skipping(self) -> bool:
         """Whether bad lines are skipped (``--skip-invalid``) rather than fatal."""
@@ -505,8 +514,13 @@ def json_value(value: object) -> str:
     else:
         try:
             text = json.dumps(value, allow_nan=False)
-        except (ValueError, TypeError, RecursionError):
-            text = "<a huge integer>" if isinstance(value, int) else ascii(value)
+        except RecursionError:
+            text = f"<{type(value).__name__} nested too deeply to show>"
+        except (ValueError, TypeError):
+            try:
+                text = "<a huge integer>" if isinstance(value, int) else ascii(value)
+            except RecursionError:
+                text = f"<{type(value).__name__} nested too deeply to show>"
     return text if len(text) <= 200 else text[:150] + "..." + text[-40:]
 
 

@@ -12,6 +12,7 @@ Rule 3: the table shows each bucket's local start in ``--timezone``; the JSON is
 from __future__ import annotations
 
 import argparse
+import sys
 import zoneinfo
 from collections.abc import Iterator
 from datetime import datetime, timezone, tzinfo
@@ -22,6 +23,7 @@ from ..serialization import to_dict, to_json
 from ..timeseries import MeterQuantities, quantities
 from ..usage import UsageAccumulator
 from ._io import (
+    MAX_LINE_BYTES,
     EventLines,
     LineNumbers,
     Progress,
@@ -101,6 +103,7 @@ def run_quantities(args: argparse.Namespace) -> int:
             lines,
             Progress.on_stderr(args.quiet),
             (lambda message: None) if args.skip_invalid else None,
+            getattr(args, "max_line_bytes", MAX_LINE_BYTES),
         )
 
         # `quantities` stops at a bad event; a trial fold of the same meter and
@@ -149,6 +152,8 @@ def run_quantities(args: argparse.Namespace) -> int:
                 parser.error(f"argument {flag}: {exc.reason} (got {given!r})")
             raise
     events.report_skipped()
+    if not args.quiet:
+        print(events.summary(), file=sys.stderr)
     _write(series, zone, args.format)
     return 0
 

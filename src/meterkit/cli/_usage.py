@@ -208,10 +208,8 @@ def fold_usage(
 
 def summary(events: EventLines, counts: dict[str, int]) -> str:
     """The stderr line saying what became of every line of the file."""
-    blank = events.lines - events.nonblank
     return (
-        f"{events.name}: {events.lines:,} lines read: {events.valid:,} events,"
-        f" {events.invalid:,} invalid, {blank:,} blank; of the events"
+        f"{events.summary()}; of the events"
         f" {counts['counted']:,} counted, {counts['duplicates']:,} duplicates,"
         f" {counts['left_out']:,} left out by the meter,"
         f" {counts['other']:,} credits, resets and other system events,"
