@@ -123,14 +123,19 @@ class CustomerFolds:
                 events.stop(*min(errors))  # the first bad line of the file
 
         events.before_stop = flush  # a bad line later in the file comes after these
+        # Bound methods in locals: this loop runs once per line.
+        id_event, id_line = by_id.events.append, by_id.lines.append
+        external_event, external_line = (
+            by_external.events.append,
+            by_external.lines.append,
+        )
         for line, event in events:
-            route = (
-                by_external
-                if type(event) is dict and event.get("customer_id") is None
-                else by_id  # a line that is not an object is refused there
-            )
-            route.events.append(event)
-            route.lines.append(line)
+            if type(event) is dict and event.get("customer_id") is None:
+                external_event(event)
+                external_line(line)
+            else:  # a line that is not an object is refused by the by-id fold
+                id_event(event)
+                id_line(line)
             waiting += 1
             if waiting == BATCH:
                 flush()
