@@ -152,7 +152,12 @@ def test_a_gzip_line_of_a_gigabyte_is_skipped_in_pieces() -> None:
         (b"\xff\n", "e.jsonl:1: not UTF-8 text: byte 0xff at column 1"),
         (
             b"[" * 5000 + b"\n",
-            "e.jsonl:1: nested too deeply: JSON arrays and objects more than about",
+            "e.jsonl:1: nested too deeply: JSON arrays and objects more than 512"
+            " levels deep are not read",
+        ),
+        (
+            b'{"a":' * 513 + b"1" + b"}" * 513 + b"\n",
+            "e.jsonl:1: nested too deeply: JSON arrays and objects more than 512",
         ),
         (
             b'{"a": ' + b"1" * 5000 + b"}\n",
@@ -160,7 +165,7 @@ def test_a_gzip_line_of_a_gigabyte_is_skipped_in_pieces() -> None:
             " digits)",
         ),
     ],
-    ids=["truncated", "json-array", "not-utf8", "deep", "huge-int"],
+    ids=["truncated", "json-array", "not-utf8", "deep", "deep-objects", "huge-int"],
 )
 def test_messages_for_lines_that_are_not_json_lines(data: bytes, message: str) -> None:
     result = read(data, skip=False)
@@ -179,3 +184,11 @@ def test_the_file_reader_takes_both_decoders(
     fast = read(data, skip=True)
     monkeypatch.setenv("METERKIT_JSON", "json")
     assert read(data, skip=True) == fast
+
+
+def test_512_levels_are_read_and_brackets_in_strings_do_not_count() -> None:
+    deep = b"[" * 512 + b"]" * 512
+    assert read(deep + b"\n", skip=False)[0] == "read"
+    inner = b"[" * 511 + b"]" * 511  # 512 levels with the object around it
+    text = b'{"a": "' + b"[" * 2000 + b'", "b": ' + inner + b"}\n"
+    assert read(text, skip=False)[0] == "read"

@@ -321,6 +321,42 @@ def _orjson_decoder() -> Callable[[bytes], object] | None:
     return decode
 
 
+#: The deepest nesting of arrays and objects read in a line: the same on every
+#: machine and in every stack (the JSON reader's own limit depends on both).
+MAX_JSON_DEPTH = 512
+# A line nested deeper holds at least this many bytes ("[" and "]" each level).
+_DEEP_BYTES = 2 * MAX_JSON_DEPTH
+_TOO_DEEP = (
+    f"nested too deeply: JSON arrays and objects more than {MAX_JSON_DEPTH} levels"
+    " deep are not read"
+)
+
+
+def _too_deep(line: bytes) -> bool:
+    """Whether ``line`` nests arrays and objects deeper than `MAX_JSON_DEPTH`
+    (brackets inside strings do not count). Only long lines get here."""
+    if line.count(b"[") + line.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
 #: The longest line read, in bytes; a longer one is an invalid line (its bytes
 #: are skipped without being held in memory). ``--max-line-bytes`` changes it.
 MAX_LINE_BYTES = 1 << 20
@@ -436,6 +472,10 @@ class EventLines:
                 if not line or line.isspace():
                     continue
                 self.nonblank += 1
+                if len(line) > _DEEP_BYTES and _too_deep(line):
+                    self.unreadable += 1
+                    self.fail(self.lines, _TOO_DEEP)
+                    continue
                 try:
                     value = decode(line)
                 except (ValueError, RecursionError) as exc:
