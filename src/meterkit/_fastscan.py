@@ -115,20 +115,24 @@ def _shape(compiled: CompiledMeter, scope: str) -> tuple[Any, ...] | None:
     return (scope, compiled.func, value_key is not None, tuple(clauses))
 
 
-def _values(compiled: CompiledMeter, customer: str | None) -> dict[str, Any]:
-    """The meter's own values, by the names the generated code uses."""
+def _arguments(compiled: CompiledMeter, customer: str | None) -> list[Any]:
+    """The meter's own values, in the order of the generated ``make``'s
+    parameters: ``C``, ``KV``, then each clause's key ``Ki`` and value ``Vi``."""
     meter = compiled.meter
-    values: dict[str, Any] = {
-        "C": customer,
-        "KV": getattr(meter.aggregation, "property", "").removeprefix("metadata."),
-    }
-    for i, clause in enumerate(meter.filter.clauses):
-        assert isinstance(clause, FilterClause)
-        values[f"K{i}"] = clause.property.removeprefix("metadata.")
-        values[f"V{i}"] = clause.value
-        if clause.operator in ("like", "not_like"):
-            values[f"V{i}"] = json_text(clause.value)
-    return values
+    # `_shape` let only plain clauses through.
+    clauses = [c for c in meter.filter.clauses if isinstance(c, FilterClause)]
+    assert len(clauses) == len(meter.filter.clauses)
+    return [
+        customer,
+        getattr(meter.aggregation, "property", "").removeprefix("metadata."),
+        *(clause.property.removeprefix("metadata.") for clause in clauses),
+        *(
+            json_text(clause.value)
+            if clause.operator in ("like", "not_like")
+            else clause.value
+            for clause in clauses
+        ),
+    ]
 
 
 def _clause_code(i: int, where: str, operator: str, kind: str) -> str:
@@ -244,30 +248,24 @@ def _parts(
                             raise Unsure"""
         if reads_value
         else "",
-        "add": "+= v" if reads_value else "+= 0",
         # What a counted event adds to the sums not yet in the chunk: the count
-        # only where the aggregation reads it (`_tally.Tally.quantity`).
-        "sums": "\n".join(
-            f"                        {line}"
-            for line, needed in (
-                ("count += 1", func in ("count", "avg")),
-                ("ints += v", func in ("sum", "avg")),
-            )
-            if needed
-        ),
-        # The same for `_source_by`, into a customer's pending [count, sum].
-        "tally": "\n".join(
-            f"                        {line}"
-            for line, needed in (
-                ("got[0] += 1", func in ("count", "avg")),
-                ("got[1] += v", func in ("sum", "avg")),
-                ("pass", False),
-            )
-            if needed
-        ),
+        # only where the aggregation reads it (`_tally.Tally.quantity`); into
+        # locals for `_source`, into a customer's pending [count, sum] for
+        # `_source_by`.
+        "sums": _adds(func, "count", "ints"),
+        "tally": _adds(func, "got[0]", "got[1]"),
         "loop": loop,
         "at": at,
     }
+
+
+def _adds(func: str, count: str, total: str) -> str:
+    """The lines adding a counted event's 1 to ``count`` and value ``v`` to
+    ``total``, each only where ``func`` reads it (`_shape`: count, sum or avg)."""
+    lines = [f"{count} += 1"] if func in ("count", "avg") else []
+    if func in ("sum", "avg"):
+        lines.append(f"{total} += v")
+    return "\n".join(" " * 24 + line for line in lines)
 
 
 def _source(shape: tuple[Any, ...], sized: bool) -> str:
@@ -456,11 +454,7 @@ def _both(
     shape = _shape(compiled, scope)
     if shape is None:
         return None
-    values = _values(compiled, customer)
-    n = len(shape[3])
-    args = [values["C"], values["KV"]]
-    args += [values[f"K{i}"] for i in range(n)]
-    args += [values[f"V{i}"] for i in range(n)]
+    args = _arguments(compiled, customer)
     return (_make(shape, True, write)(*args), _make(shape, False, write)(*args))
 
 

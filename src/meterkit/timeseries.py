@@ -37,7 +37,7 @@ from decimal import Decimal
 import attrs
 
 from . import _fields
-from ._chunks import Chunk, usage_numbers
+from ._chunks import Chunk
 from ._fields import UTC, format_timestamp, parse_id, parse_timestamp
 from ._tally import Tally
 from ._units import parse_units
@@ -484,7 +484,7 @@ def build_subscription_meter(
         kind = verdict.kind
         if kind in EFFECTS and start_at <= verdict.view.timestamp < end_at:  # type: ignore[union-attr]
             chunk.take(kind, verdict.value, None)
-    consumed, credited, _, _ = usage_numbers(*chunk.totals())
+    consumed, credited, _, _ = chunk.totals()
     return SubscriptionMeter(
         created_at=created,
         modified_at=modified,

@@ -514,17 +514,11 @@ class UsageByCustomer:
                 return
             fold = self._folds.get(key)
             if fold is None:
-                # A scan of the customer's own, started only once the event's
+                # A scan of the customer's own, kept only once the event's
                 # verdict is in: an error leaves every result as it was.
-                compiled = self._compiled
-                scan = (
-                    Scan(compiled, key, None)
-                    if by_customer_id
-                    else Scan(compiled, None, key)
-                )
+                scan = self._scan_of(key)
                 verdict = scan.verdict(event, index, view)
-                fold = self._start_fold(key)
-                fold[0].firsts.update(scan.firsts)
+                fold = self._start_fold(key, scan)
             else:
                 self._flush(key)
                 verdict = fold[0].verdict(event, index, view)
@@ -548,30 +542,26 @@ class UsageByCustomer:
         event is checked and decided, so its customer's fold can start here."""
         if type(written) is not str or not written:
             raise Unsure
+        key = written
         if self._by_customer_id:
             try:
                 key = self._ids.get(written) or parse_id(written, "customer_id")
             except MeterkitError:
                 raise Unsure from None
             self._ids[written] = key
-            if key not in self._folds:
-                self._start_fold(key)
-        elif written not in self._folds:
-            key = written
-            self._start_fold(key)
-        else:
-            key = written
+        if key not in self._folds:
+            self._start_fold(key, self._scan_of(key))
         entry = self._written[written] = self._pending[key]
         return entry
 
-    def _start_fold(self, key: str) -> tuple[Scan, Chunk]:
-        compiled = self._compiled
-        scan = (
-            Scan(compiled, key, None)
-            if self._by_customer_id
-            else Scan(compiled, None, key)
-        )
-        fold = self._folds[key] = (scan, Chunk(compiled.func, at_start=True))
+    def _scan_of(self, key: str) -> Scan:
+        """A scan of the one customer ``key`` names."""
+        if self._by_customer_id:
+            return Scan(self._compiled, key, None)
+        return Scan(self._compiled, None, key)
+
+    def _start_fold(self, key: str, scan: Scan) -> tuple[Scan, Chunk]:
+        fold = self._folds[key] = (scan, Chunk(self._compiled.func, at_start=True))
         self._pending[key] = [0, 0, scan.firsts]
         return fold
 

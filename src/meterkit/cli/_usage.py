@@ -146,13 +146,10 @@ class CustomerFolds:
     def counts(self) -> dict[str, int]:
         """The verdict counts of both folds (`UsageByCustomer.counts`)."""
         one, two = self._by_id.folds.counts(), self._by_external.folds.counts()
-        return {
-            "counted": one["counted"] + two["counted"],
-            "duplicates": one["duplicates"] + two["duplicates"],
-            "left_out": one["left_out"] + two["left_out"],
-            "other": one["other"] + two["other"],
-            "without_customer": two["without_customer"],
-        }
+        both = {kind: one[kind] + two[kind] for kind in one}
+        # The by-id fold's events without a customer_id went to the other fold.
+        both["without_customer"] = two["without_customer"]
+        return both
 
     def results(self) -> list[tuple[CustomerKey, Usage]]:
         """Each customer's `Usage`, in the order of Rule 3.
