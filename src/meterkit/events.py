@@ -19,10 +19,10 @@ checked by the meter (`matching`), not here.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple, NoReturn
+from typing import Any, ClassVar, Literal, NamedTuple, NoReturn
 
 import attrs
 
@@ -139,41 +139,42 @@ def _refuse_change(self: object, *args: object, **kwargs: object) -> NoReturn:
     raise TypeError(f"{type(self).__name__} is immutable: Event metadata is frozen")
 
 
-class FrozenDict(dict[str, Any]):
+class _Frozen:
+    """What the frozen containers share: a copy is the container itself (it cannot
+    change), and it pickles as its plain builtin (rebuilt frozen on load)."""
+
+    __slots__ = ()
+    _plain: ClassVar[Callable[[Any], object]]  # the builtin it extends
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (type(self)._plain(self),))
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+
+class FrozenDict(_Frozen, dict[str, Any]):
     """The JSON objects of ``Event.metadata``: a `dict` that refuses changes.
 
     It compares equal to a `dict` with the same items and pickles as one.
     """
 
     __slots__ = ()
+    _plain = dict
     __setitem__ = __delitem__ = __ior__ = _refuse_change
     clear = pop = popitem = setdefault = update = _refuse_change
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenDict, (dict(self),))
 
-    def __copy__(self) -> FrozenDict:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenDict:
-        return self
-
-
-class FrozenList(list[Any]):
+class FrozenList(_Frozen, list[Any]):
     """The JSON arrays of ``Event.metadata``: a `list` that refuses changes."""
 
     __slots__ = ()
+    _plain = list
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse_change
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse_change
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenList, (list(self),))
-
-    def __copy__(self) -> FrozenList:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenList:
-        return self
 
 
 def _event_id(value: object) -> str | None:
