@@ -1413,13 +1413,11 @@ def buffering(unbuffered: bool) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1"} if unbuffered else env
 
 
-@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
-@pytest.mark.parametrize("name", BIG)
-def test_closed_pipe_exits_141_for_every_command(
-    files: dict[str, Path], name: str, unbuffered: bool
-) -> None:
-    # `meterkit ... | head -c 100`: the reader goes away after the first bytes.
-    argv = big_outputs(files)[name]
+def closing_reader(
+    argv: list[str], unbuffered: bool, *, read: int
+) -> tuple[int, bytes]:
+    """Run ``meterkit ARGV`` with a reader that takes ``read`` bytes of stdout,
+    then closes it; the exit status and stderr."""
     with subprocess.Popen(
         [sys.executable, "-m", "meterkit", *argv],
         stdout=subprocess.PIPE,
@@ -1428,11 +1426,21 @@ def test_closed_pipe_exits_141_for_every_command(
     ) as process:
         assert process.stdout is not None
         assert process.stderr is not None
-        assert len(process.stdout.read(100)) == 100
+        assert len(process.stdout.read(read)) == read
         process.stdout.close()
         err = process.stderr.read()
         process.wait(timeout=60)
-    assert process.returncode == 141, err
+    return process.returncode, err
+
+
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("name", BIG)
+def test_closed_pipe_exits_141_for_every_command(
+    files: dict[str, Path], name: str, unbuffered: bool
+) -> None:
+    # `meterkit ... | head -c 100`: the reader goes away after the first bytes.
+    code, err = closing_reader(big_outputs(files)[name], unbuffered, read=100)
+    assert code == 141, err
     assert b"Traceback" not in err
     assert b"Exception" not in err
     assert b"rror" not in err
@@ -1459,18 +1467,8 @@ def test_closed_pipe_at_the_last_flush_exits_141(
     events = write(files["dir"] / "e.jsonl", jsonl(make_events(5, 20)))
     names = {"EVENTS": events, "METER": files["meter"], "DIR": files["dir"] / "x"}
     argv = [str(names.get(word, word)) for word in argv]
-    with subprocess.Popen(
-        [sys.executable, "-m", "meterkit", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=buffering(unbuffered),
-    ) as process:
-        assert process.stdout is not None
-        assert process.stderr is not None
-        process.stdout.close()
-        err = process.stderr.read()
-        process.wait(timeout=60)
-    assert process.returncode == 141, err
+    code, err = closing_reader(argv, unbuffered, read=0)
+    assert code == 141, err
     assert b"Traceback" not in err
     assert b"Exception ignored" not in err
 

@@ -37,25 +37,18 @@ from hypothesis import strategies as st
 
 from meterkit.cli import main
 
+from .test_cli import METER_DOC
+
 METER_ID = "d498a884-e2cd-4d3e-8002-f536468a8b22"
 CUSTOMER = "992fae2a-2a17-4b7a-8d9e-e287cf90131b"
 
 
 def meter_doc(func: str) -> dict[str, Any]:
+    """`test_cli.METER_DOC` with the aggregation ``func`` (of ``total_tokens``)."""
     aggregation: dict[str, Any] = {"func": func}
     if func != "count":
         aggregation["property"] = "total_tokens"
-    return {
-        "created_at": "2025-01-01T00:00:00Z",
-        "modified_at": None,
-        "id": METER_ID,
-        "name": "Tokens",
-        "filter": {
-            "conjunction": "and",
-            "clauses": [{"property": "name", "operator": "eq", "value": "llm"}],
-        },
-        "aggregation": aggregation,
-    }
+    return {**METER_DOC, "aggregation": aggregation}
 
 
 FUNCS = ("sum", "max", "unique", "count")
