@@ -2,6 +2,9 @@
 
 Rule 1: a tally is order-free. Adding contributions in any order, or absorbing
 another tally, gives the same quantity; that is what lets chunks fold in parallel.
+The one exception is a tie of ``latest``: of two readings with the same timestamp,
+the one added or absorbed last wins, so every caller adds and absorbs in log order
+(a later chunk is absorbed into an earlier one, never the other way round).
 Rule 2: sums are exact: ints as Python ints, everything else as `Decimal` in
 `_units.UNITS`. Only ``avg`` divides, in `AVG_CONTEXT`.
 Rule 3: a contribution that cannot be added exactly raises before anything changes.
@@ -36,10 +39,20 @@ class Tally:
     """The commutative part of a fold: what the aggregation has seen so far.
 
     ``count`` counts contributions; ``ints``/``decimals`` hold an exact sum;
-    ``low``/``high`` the extremes; ``distinct`` the keys of ``unique``.
+    ``low``/``high`` the extremes; ``distinct`` the keys of ``unique``;
+    ``latest`` the ``(timestamp, value)`` reading of ``latest`` (Rule 1).
     """
 
-    __slots__ = ("count", "decimals", "distinct", "func", "high", "ints", "low")
+    __slots__ = (
+        "count",
+        "decimals",
+        "distinct",
+        "func",
+        "high",
+        "ints",
+        "latest",
+        "low",
+    )
 
     def __init__(self, func: str) -> None:
         self.func = func
@@ -48,6 +61,7 @@ class Tally:
         self.decimals = ZERO
         self.low: Any = None
         self.high: Any = None
+        self.latest: Any = None
         self.distinct: set[Any] | None = set() if func == "unique" else None
 
     def add(self, value: Any) -> None:
@@ -71,6 +85,9 @@ class Tally:
         if func == "max":
             if self.high is None or value > self.high:
                 self.high = value
+        elif func == "latest":
+            if self.latest is None or value[0] >= self.latest[0]:
+                self.latest = value  # a tie: the later in log order (Rule 1)
         elif self.low is None or value < self.low:
             self.low = value
 
@@ -82,7 +99,8 @@ class Tally:
         self.ints += total
 
     def absorb(self, other: Tally) -> None:
-        """Merge ``other`` into this tally (order does not matter)."""
+        """Merge ``other``, which comes later in the log, into this tally (order
+        matters only for ties of ``latest``: Rule 1)."""
         self.count += other.count
         self.ints += other.ints
         self.decimals = add_units(self.decimals, other.decimals)
@@ -92,6 +110,10 @@ class Tally:
             self.low = other.low
         if self.distinct is not None and other.distinct is not None:
             self.distinct |= other.distinct
+        if other.latest is not None and (
+            self.latest is None or other.latest[0] >= self.latest[0]
+        ):
+            self.latest = other.latest  # a tie: ``other`` is the later (Rule 1)
 
     def copy(self) -> Tally:
         twin = Tally(self.func)
@@ -108,6 +130,8 @@ class Tally:
         if func in ("max", "min"):
             extreme = self.high if func == "max" else self.low
             return ZERO if extreme is None else Decimal(extreme)
+        if func == "latest":
+            return ZERO if self.latest is None else Decimal(self.latest[1])
         total = add_units(Decimal(self.ints), self.decimals)
         if func == "sum":
             return total

@@ -35,8 +35,8 @@ customer when its ``customer_id`` (any letter case) is the given one, or its
 ``external_customer_id`` is the given one.
 Rule 4: what a counted event *adds* to the quantity (`Window`) is decided in log
 order, from one reset to the next: 1 for ``count``, its value for ``sum``, 1 or 0
-for ``unique`` (a new value or not), the rise of the maximum for ``max``. ``min``
-and ``avg`` can fall, so they add nothing countable (``None``).
+for ``unique`` (a new value or not), the rise of the maximum for ``max``. ``min``,
+``avg`` and ``latest`` can fall, so they add nothing countable (``None``).
 """
 
 from __future__ import annotations

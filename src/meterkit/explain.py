@@ -17,10 +17,11 @@ Rule 4 (units): the ``units`` of a ``counted`` entry is what the event added to
 ``unique`` 1 when its value is new since the last reset, else 0, and for ``max`` the
 rise of the maximum. So for these four the ``units`` of the ``counted`` entries
 since the last reset sum to `usage`'s ``consumed_units``, and with grants an
-entry's draws sum to its units. ``min`` and ``avg`` are not sums: their entries
-have ``units=None``. ``value`` is what the event fed the aggregation (a number
-always as an exact `Decimal`). Every ``counted`` entry carries ``consumed_units``,
-the quantity just after it, so the last one is `usage`'s ``consumed_units``.
+entry's draws sum to its units. ``min``, ``avg`` and ``latest`` are not sums:
+their entries have ``units=None``. ``value`` is what the event fed the
+aggregation (a number always as an exact `Decimal`). Every ``counted`` entry
+carries ``consumed_units``, the quantity just after it, so the last one is
+`usage`'s ``consumed_units``.
 Rule 5 (grants): given credit grants, each entry's ``draws`` are the `burn_down`
 draws of its event: which grant its units came from (``grant_id=None``: overage).
 """
@@ -308,8 +309,11 @@ class _Explainer:
             else:
                 note = f"{self.property} = {_text(value)}, a new value"
         else:
-            value = Decimal(contribution)
+            reading = contribution[1] if self.func == "latest" else contribution
+            value = Decimal(reading)
             note = f"{self.property} = {_text(value)}"
+            if self.func == "latest" and window.tally.latest is not contribution:
+                note += ", older than the latest reading: not the level"
         return TraceEntry(
             index=index,
             kind="counted",

@@ -398,7 +398,8 @@ class CompiledMeter:
     ``contribution(view, index)`` gives what a passing event adds to the
     aggregation, or `NO_MATCH` when the aggregation property disqualifies it
     (``None`` for ``count``; an exact ``int`` or ``Decimal`` >= 0 for
-    ``sum``/``max``/``min``/``avg``;
+    ``sum``/``max``/``min``/``avg``; the event's timestamp and such a number, a
+    pair, for ``latest``;
     a hashable key, or `NO_VALUE` for a null one, for ``unique``).
     """
 
@@ -449,7 +450,14 @@ def _contribution(meter: Meter) -> Getter:
         # the event, never "not a number".
         return parse_units(value, where.format(index))
 
-    return number
+    if aggregation.func != "latest":
+        return number
+
+    def reading(view: EventView, index: int) -> Any:
+        value = number(view, index)
+        return NO_MATCH if value is NO_MATCH else (view.timestamp, value)
+
+    return reading
 
 
 def unique_key(value: object) -> object:

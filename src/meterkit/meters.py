@@ -41,8 +41,16 @@ __all__ = [
 
 Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "like", "not_like"]
 OPERATORS: tuple[str, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "like", "not_like")
-AGGREGATION_FUNCS: tuple[str, ...] = ("count", "sum", "max", "min", "avg", "unique")
-_PROPERTY_FUNCS = ("sum", "max", "min", "avg")
+AGGREGATION_FUNCS: tuple[str, ...] = (
+    "count",
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "unique",
+    "latest",
+)
+_PROPERTY_FUNCS = ("sum", "max", "min", "avg", "latest")
 
 MAX_CLAUSE_TEXT = 1000
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -189,9 +197,14 @@ def _func(value: object) -> str:
 
 @attrs.frozen(kw_only=True)
 class PropertyAggregation:
-    """``sum``, ``max``, ``min`` or ``avg`` of a numeric metadata property."""
+    """``sum``, ``max``, ``min``, ``avg`` or ``latest`` of a numeric metadata property.
 
-    func: Literal["sum", "max", "min", "avg"] = attrs.field(converter=_func)
+    ``latest`` is a gauge: the value on the matching event with the greatest
+    timestamp (a tie goes to the later event in log order), for what is billed by
+    level (seats, storage) rather than by sum.
+    """
+
+    func: Literal["sum", "max", "min", "avg", "latest"] = attrs.field(converter=_func)
     property: str = attrs.field(converter=_property)
 
 

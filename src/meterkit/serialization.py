@@ -278,6 +278,7 @@ _AGGREGATIONS: dict[str, type] = {
     "max": PropertyAggregation,
     "min": PropertyAggregation,
     "avg": PropertyAggregation,
+    "latest": PropertyAggregation,
 }
 
 
@@ -594,7 +595,7 @@ def price_from_dict(data: object, *, style: Style = "wire") -> Price:
     ...                  "meter_id": "d498a884-e2cd-4d3e-8002-f536468a8b22"})
     PackagePrice(amount_type='package', package_units=Decimal('1000'),
                  package_amount=Decimal('50'), rounding='up', cap_amount=None,
-                 meter_id='d498a884-e2cd-4d3e-8002-f536468a8b22')
+                 minimum_amount=None, meter_id='d498a884-e2cd-4d3e-8002-f536468a8b22')
     """
     check_style(style)
     try:

@@ -33,7 +33,6 @@ import attrs
 from ._chunks import Chunk, usage_numbers
 from ._fastscan import FastScans, Unsure, fast_scan, fast_scan_by
 from ._fields import credited_units_field, parse_count, parse_id
-from ._tally import Tally
 from ._units import ZERO, parse_units, subtract_units
 from ._verdicts import (
     COUNTED,
@@ -116,8 +115,10 @@ class AggregateAccumulator:
 
     Merging is associative, with a fresh accumulator as the identity; the left
     chunk comes first in the log, which decides which of two events sharing an
-    ``external_id`` counts. Events with an ``external_id`` are kept one small entry
-    each until the end, so that a merge can drop a later copy.
+    ``external_id`` counts and, for ``latest``, which of two readings with the same
+    timestamp wins. Events with an ``external_id`` are kept one small entry each
+    until the end, so that a merge can drop a later copy (a `_chunks.Chunk`
+    folded with ``at_start=False``, holding only counted events).
 
     >>> acc = AggregateAccumulator(example_meter())
     >>> acc.update([{"name": "llm", "timestamp": "2025-01-01T00:00:00Z",
@@ -126,16 +127,14 @@ class AggregateAccumulator:
     Decimal('10')
     """
 
-    __slots__ = ("_held", "_scan", "_seen", "_tally")
+    __slots__ = ("_chunk", "_scan", "_seen")
 
     def __init__(self, meter: Meter) -> None:
         self._start(CompiledMeter(check_meter(meter)))
 
     def _start(self, compiled: CompiledMeter) -> None:
         self._scan = Scan(compiled)
-        self._tally = Tally(compiled.func)
-        # What each event holding an external_id contributed (counted ones only).
-        self._held: dict[str, Any] = {}
+        self._chunk = Chunk(compiled.func, at_start=False)
         self._seen = 0
 
     @property
@@ -144,16 +143,12 @@ class AggregateAccumulator:
 
     def update(self, events: Iterable[object]) -> None:
         """Fold ``events`` in; errors name each event by its index in this stream."""
-        tally, held = self._tally, self._held
+        take = self._chunk.take
         scan = self._scan
         try:
             for verdict in scan.verdicts(events, self._seen):
                 if verdict.kind == COUNTED:
-                    external_id = verdict.view.external_id  # type: ignore[union-attr]
-                    if external_id is None:
-                        tally.add(verdict.value)
-                    else:
-                        held[external_id] = verdict.value
+                    take(COUNTED, verdict.value, verdict.view.external_id)  # type: ignore[union-attr]
         finally:
             self._seen = scan.next_index
 
@@ -171,34 +166,24 @@ class AggregateAccumulator:
             )
         merged = AggregateAccumulator.__new__(AggregateAccumulator)
         merged._start(self._scan.compiled)
-        merged._tally.absorb(self._tally)
-        merged._tally.absorb(other._tally)
         firsts = self._scan.firsts
-        merged._held = {**self._held}
-        for external_id, value in other._held.items():
-            if external_id not in firsts:
-                merged._held[external_id] = value
+        merged._chunk = self._chunk.then(other._chunk, firsts)
         merged._scan.firsts = {**other._scan.firsts, **firsts}
         merged._seen = self._seen + other._seen
         return merged
 
     def value(self) -> Decimal:
         """The meter's quantity over the counted events folded so far."""
-        if not self._held:
-            return self._tally.quantity()
-        tally = self._tally.copy()
-        for value in self._held.values():
-            tally.add(value)
-        return tally.quantity()
+        return self._chunk.totals()[0]
 
     def __getstate__(self) -> tuple[Any, ...]:
         # The compiled closures are rebuilt from the meter on the other side.
-        return (self.meter, self._tally, self._held, self._scan.firsts, self._seen)
+        return (self.meter, self._chunk, self._scan.firsts, self._seen)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        meter, tally, held, firsts, seen = state
+        meter, chunk, firsts, seen = state
         self._start(CompiledMeter(meter))
-        self._tally, self._held, self._seen = tally, held, seen
+        self._chunk, self._seen = chunk, seen
         self._scan.firsts = firsts
 
 
