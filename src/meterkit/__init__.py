@@ -55,10 +55,12 @@ from .serialization import (
 from .timeseries import (
     DEFAULT_MAX_BUCKETS,
     INTERVALS,
+    GroupQuantities,
     MeterQuantities,
     MeterQuantity,
     build_subscription_meter,
     quantities,
+    quantities_by,
 )
 from .usage import (
     AggregateAccumulator,
@@ -95,6 +97,7 @@ __all__ = [
     "FilterClause",
     "GraduatedPrice",
     "GrantState",
+    "GroupQuantities",
     "InexactError",
     "InvalidTypeError",
     "Kind",
@@ -134,6 +137,7 @@ __all__ = [
     "price_from_dict",
     "price_from_json",
     "quantities",
+    "quantities_by",
     "to_dict",
     "to_json",
     "usage",

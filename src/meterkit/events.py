@@ -81,10 +81,10 @@ MAX_METADATA_DEPTH = 64
 def _metadata(value: object) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidTypeError("must be a mapping", path="metadata", value=value)
-    return _frozen_json(value, "metadata", 0)  # type: ignore[no-any-return]
+    return frozen_json(value, "metadata", 0)  # type: ignore[no-any-return]
 
 
-def _frozen_json(value: object, path: str, depth: int) -> Any:
+def frozen_json(value: object, path: str, depth: int = 0) -> Any:
     """A frozen copy of a JSON value: the caller's objects are never shared.
 
     Objects become `FrozenDict`, arrays `FrozenList`; numbers must be finite.
@@ -116,11 +116,11 @@ def _frozen_json(value: object, path: str, depth: int) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidTypeError("keys must be strings", path=path, value=key)
-            items[key] = _frozen_json(item, f"{path}.{key}", depth + 1)
+            items[key] = frozen_json(item, f"{path}.{key}", depth + 1)
         return FrozenDict(items)
     if isinstance(value, (list, tuple)):
         return FrozenList(
-            _frozen_json(item, f"{path}[{index}]", depth + 1)
+            frozen_json(item, f"{path}[{index}]", depth + 1)
             for index, item in enumerate(value)
         )
     raise InvalidTypeError(

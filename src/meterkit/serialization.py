@@ -58,7 +58,7 @@ from .pricing import (
     Tier,
     VolumePrice,
 )
-from .timeseries import MeterQuantities, MeterQuantity
+from .timeseries import GroupQuantities, MeterQuantities, MeterQuantity
 from .usage import Usage
 from .values import CustomerMeter, MeterRef, SubscriptionMeter
 
@@ -99,6 +99,7 @@ SHAPED_CLASSES: tuple[type, ...] = (
     PackagePrice,
     MeterQuantity,
     MeterQuantities,
+    GroupQuantities,
     Draw,
     FailedClause,
     TraceEntry,

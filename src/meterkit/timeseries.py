@@ -20,11 +20,17 @@ those, the ``user`` events that match the meter. Credits and resets do not chang
 quantity. Events outside every bucket are not counted.
 Rule 4 (totals): the total is the meter's aggregation over all the events of the
 series: the sum of the buckets for ``count`` and ``sum``, the extreme of the
-non-empty buckets for ``max``/``min``, and over all events (not over the buckets)
-for ``avg`` and ``unique``. Each bucket and the total are exact `_tally.Tally` folds.
+non-empty buckets for ``max``/``min``, the reading of the last non-empty bucket for
+``latest``, and over all events (not over the buckets) for ``avg`` and ``unique``.
+Each bucket and the total are exact `_tally.Tally` folds.
 Rule 5 (billing periods): `build_subscription_meter` applies `usage` to the events
 whose time is in the half-open period ``[start, end)``, after dedup over the whole
 log, and prices the result with `pricing.amount_due`.
+Rule 6 (groups): `quantities_by` splits the events of `quantities` by the JSON value
+of one property, compared as ``unique`` compares values (by JSON type and value);
+events without the property or with ``null`` make the ``None`` group. Each group is
+a series of its own, with the same buckets; a group appears when one of its events
+falls in a bucket, in the order of its first such event in the log.
 """
 
 from __future__ import annotations
@@ -33,17 +39,20 @@ import zoneinfo
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
 from . import _fields
 from ._chunks import Chunk
 from ._fields import UTC, format_timestamp, parse_id, parse_timestamp
+from ._sentinel import Sentinel
 from ._tally import Tally
 from ._units import parse_units
 from ._verdicts import COUNTED, EFFECTS, Scan, check_meter, customer_keys, iterate
-from .errors import InvalidTypeError, ValidationError
-from .matching import CompiledMeter
+from .errors import InvalidTypeError, MeterkitError, ValidationError
+from .events import frozen_json
+from .matching import MISSING, CompiledMeter, property_getter, unique_key
 from .meters import Meter
 from .pricing import Price, amount_due, check_price
 from .values import SubscriptionMeter
@@ -51,10 +60,12 @@ from .values import SubscriptionMeter
 __all__ = [
     "DEFAULT_MAX_BUCKETS",
     "INTERVALS",
+    "GroupQuantities",
     "MeterQuantities",
     "MeterQuantity",
     "build_subscription_meter",
     "quantities",
+    "quantities_by",
 ]
 
 #: The calendar steps a series can be cut into.
@@ -117,6 +128,30 @@ class MeterQuantities:
 
     quantities: tuple[MeterQuantity, ...] = attrs.field(converter=_quantities)
     total: Decimal = attrs.field(converter=_total)
+
+
+def _group_value(value: object) -> object:
+    return frozen_json(value, "value")
+
+
+def _series(value: object) -> MeterQuantities:
+    if not isinstance(value, MeterQuantities):
+        raise InvalidTypeError(
+            "must be a MeterQuantities", path="quantities", value=value
+        )
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class GroupQuantities:
+    """The series of one group of `quantities_by`: its ``value`` and ``quantities``.
+
+    ``value`` is the group's JSON value of the ``group_by`` property (``None`` for
+    the events without it), frozen like ``Event.metadata``.
+    """
+
+    value: Any = attrs.field(converter=_group_value)
+    quantities: MeterQuantities = attrs.field(converter=_series)
 
 
 # -- Arguments ---------------------------------------------------------------------
@@ -384,20 +419,20 @@ def quantities(
     >>> [(q.timestamp.day, q.quantity) for q in series.quantities], series.total
     ([(1, Decimal('10')), (2, Decimal('0')), (3, Decimal('5'))], Decimal('15'))
     """
-    compiled = CompiledMeter(check_meter(meter))
-    scan = Scan(compiled, *customer_keys(customer_id, external_customer_id))
-    events = iterate(events)
-    start_at, end_at = _period(start, end, empty_ok=True)
-    calendar = _Calendar(_interval(interval), _zone(timezone))
-    limit = _max_buckets(max_buckets)
-    first = calendar.bound(start_at, "start", start)
-    last = calendar.bound(end_at, "end", end)
-    buckets = calendar.buckets(first, last, limit)
-
-    func = compiled.func
-    tallies = {key: Tally(func) for key, _ in buckets}
-    key_of = calendar.key
-    for verdict in scan.verdicts(events):
+    series = _Series(
+        meter,
+        events,
+        start,
+        end,
+        interval,
+        timezone,
+        customer_id,
+        external_customer_id,
+        max_buckets,
+    )
+    tallies = series.tallies()
+    key_of = series.calendar.key
+    for verdict in series.scan.verdicts(series.events):
         if verdict.kind != COUNTED:
             continue
         try:
@@ -406,17 +441,168 @@ def quantities(
             continue  # local time beyond datetime's range: outside every bucket
         if tally is not None:
             tally.add(verdict.value)
+    return series.result(tallies)
 
-    total = Tally(func)
-    for tally in tallies.values():
-        total.absorb(tally)
-    return MeterQuantities(
-        quantities=tuple(
-            MeterQuantity(timestamp=instant, quantity=tallies[key].quantity())
-            for key, instant in buckets
-        ),
-        total=total.quantity(),
+
+def quantities_by(
+    meter: Meter,
+    events: Iterable[object],
+    *,
+    group_by: str,
+    start: datetime,
+    end: datetime,
+    interval: str,
+    timezone: str = "UTC",
+    customer_id: object = None,
+    external_customer_id: object = None,
+    max_buckets: int = DEFAULT_MAX_BUCKETS,
+) -> tuple[GroupQuantities, ...]:
+    """`quantities` for each value of the ``group_by`` property, in one pass.
+
+    ``group_by`` is a property path, read like a filter clause's ``property``
+    (``name``, ``source``, ``timestamp`` in epoch seconds, or a dot path into
+    ``metadata``). Values are grouped by JSON type and value, as ``unique``
+    compares them (``1`` and ``1.0`` are one group, ``1``, ``"1"`` and ``true``
+    three); events without the property, or with ``null``, form the group whose
+    ``value`` is ``None`` (Rule 6). The arguments and the events counted are those
+    of `quantities`; only groups with at least one event in a bucket appear, in
+    the order of their first such event in the log. For ``count`` and ``sum`` the
+    groups' totals add up to `quantities`' total.
+
+    >>> from datetime import datetime, timezone
+    >>> def use(day, model, tokens):
+    ...     return {"name": "llm", "timestamp": f"2025-01-0{day}T12:00:00Z",
+    ...             "metadata": {"model": model, "total_tokens": tokens}}
+    >>> groups = quantities_by(
+    ...     example_meter(),
+    ...     [use(1, "small", 10), use(1, "large", 5), use(2, "small", 7)],
+    ...     group_by="model", start=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    ...     end=datetime(2025, 1, 2, tzinfo=timezone.utc), interval="day")
+    >>> [(g.value, [q.quantity for q in g.quantities.quantities],
+    ...   g.quantities.total) for g in groups]
+    [('small', [Decimal('10'), Decimal('7')], Decimal('17')),
+     ('large', [Decimal('5'), Decimal('0')], Decimal('5'))]
+    """
+    read = property_getter(_group_by(group_by))
+    series = _Series(
+        meter,
+        events,
+        start,
+        end,
+        interval,
+        timezone,
+        customer_id,
+        external_customer_id,
+        max_buckets,
     )
+    buckets = series.tallies()
+    func = series.scan.compiled.func
+    key_of = series.calendar.key
+    # Each group's value (as first seen) and its tallies, by `unique_key`; a group
+    # holds tallies only for the buckets its events fall in.
+    groups: dict[object, tuple[object, dict[Key, Tally]]] = {}
+    for verdict in series.scan.verdicts(series.events):
+        if verdict.kind != COUNTED:
+            continue
+        view = verdict.view
+        assert view is not None
+        try:
+            key = key_of(view.timestamp)
+        except OverflowError:
+            continue  # local time beyond datetime's range: outside every bucket
+        if key not in buckets:
+            continue
+        value = read(view, verdict.position)
+        group = _group_key(value, verdict.position, group_by)
+        entry = groups.get(group)
+        if entry is None:
+            entry = groups[group] = (None if group is _NO_GROUP else value, {})
+        tallies = entry[1]
+        tally = tallies.get(key)
+        if tally is None:
+            tally = tallies[key] = Tally(func)
+        tally.add(verdict.value)
+    return tuple(
+        GroupQuantities(
+            value=value,
+            quantities=series.result(
+                {key: tallies.get(key) or Tally(func) for key in buckets}
+            ),
+        )
+        for value, tallies in groups.values()
+    )
+
+
+#: The group of events without the ``group_by`` property, or with ``null``.
+_NO_GROUP = Sentinel("_NO_GROUP", __name__)
+
+
+def _group_by(value: object) -> str:
+    """A property path: text whose dot-separated steps are all non-empty."""
+    path = _fields.parse_text(value, "group_by")
+    if not all(path.removeprefix("metadata.").split(".")):
+        raise ValidationError(
+            "must be a property path: name, source, timestamp or a dot path into "
+            "metadata such as '_llm.model', without empty steps",
+            path="group_by",
+            value=value,
+        )
+    return path
+
+
+def _group_key(value: object, index: int, group_by: str) -> object:
+    if value is None or value is MISSING:
+        return _NO_GROUP
+    try:
+        return unique_key(value)
+    except MeterkitError as exc:
+        where = f"events[{index}].metadata.{group_by.removeprefix('metadata.')}"
+        raise exc.at(where + (exc.path or "")) from None
+
+
+class _Series:
+    """What `quantities` and `quantities_by` share: arguments checked, the scan,
+    the calendar and its buckets (Rules 1 to 4)."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        events: Iterable[object],
+        start: object,
+        end: object,
+        interval: object,
+        timezone: object,
+        customer_id: object,
+        external_customer_id: object,
+        max_buckets: object,
+    ) -> None:
+        compiled = CompiledMeter(check_meter(meter))
+        self.scan = Scan(compiled, *customer_keys(customer_id, external_customer_id))
+        self.events = iterate(events)
+        start_at, end_at = _period(start, end, empty_ok=True)
+        self.calendar = calendar = _Calendar(_interval(interval), _zone(timezone))
+        limit = _max_buckets(max_buckets)
+        first = calendar.bound(start_at, "start", start)
+        last = calendar.bound(end_at, "end", end)
+        self.buckets = calendar.buckets(first, last, limit)
+
+    def tallies(self) -> dict[Key, Tally]:
+        """An empty tally for each bucket, in time order."""
+        func = self.scan.compiled.func
+        return {key: Tally(func) for key, _ in self.buckets}
+
+    def result(self, tallies: dict[Key, Tally]) -> MeterQuantities:
+        """The series of ``tallies`` (one per bucket) and its total (Rule 4)."""
+        total = Tally(self.scan.compiled.func)
+        for key, _ in self.buckets:
+            total.absorb(tallies[key])  # in time order, as `latest` needs
+        return MeterQuantities(
+            quantities=tuple(
+                MeterQuantity(timestamp=instant, quantity=tallies[key].quantity())
+                for key, instant in self.buckets
+            ),
+            total=total.quantity(),
+        )
 
 
 # -- Billing periods ---------------------------------------------------------------

@@ -255,7 +255,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the most buckets to build",
     )
-    output(sub, "one JSON document, to_json of the series")
+    sub.add_argument(
+        "--group-by",
+        metavar="PATH",
+        help="one series per JSON value of this property: name, source, timestamp "
+        "or a dot path into metadata such as model (default: one series)",
+    )
+    output(
+        sub,
+        "one JSON document, to_json of the series; with --group-by, one line per "
+        "group, to_json of its GroupQuantities",
+    )
     quiet(sub)
 
     sub = command("explain", "what usage did with each event for one customer, and why")

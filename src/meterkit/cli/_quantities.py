@@ -7,6 +7,10 @@ offset is a local time in ``--timezone`` (the flag names the zone, so nothing is
 guessed). Argument errors exit 2, like every bad flag.
 Rule 3: the table shows each bucket's local start in ``--timezone``; the JSON is
 `to_json` of the `MeterQuantities`, whose timestamps are UTC.
+Rule 4: ``--group-by PATH`` runs `quantities_by` instead: the table gets a first
+column, the group's value as compact JSON (``null`` for the events without it), and
+a total row per group; the JSON output is one line per group, `to_json` of its
+`GroupQuantities`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from datetime import datetime, timezone, tzinfo
 from ..errors import MeterkitError
 from ..meters import Meter
 from ..serialization import to_dict, to_json
-from ..timeseries import MeterQuantities, quantities
+from ..timeseries import GroupQuantities, MeterQuantities, quantities, quantities_by
 from ..usage import UsageAccumulator
 from ._io import (
     MAX_LINE_BYTES,
@@ -34,7 +38,7 @@ from ._io import (
     relocated,
     table,
 )
-from ._output import write_out
+from ._output import json_line, write_out
 
 __all__ = ["run_quantities"]
 
@@ -45,6 +49,7 @@ _FLAGS = {
     "interval": "--interval",
     "timezone": "--timezone",
     "max_buckets": "--max-buckets",
+    "group_by": "--group-by",
 }
 
 
@@ -131,8 +136,11 @@ def run_quantities(args: argparse.Namespace) -> int:
                 positions.append(line)
                 yield event
 
+        grouped = args.group_by is not None
+        if grouped:
+            scope = {"group_by": args.group_by, **scope}
         try:
-            series = quantities(
+            series = (quantities_by if grouped else quantities)(
                 meter,
                 stream(),
                 start=start,
@@ -158,14 +166,31 @@ def run_quantities(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(series: MeterQuantities, zone: tzinfo, form: str) -> None:
-    if form == "json":
-        write_out(to_json(series) + "\n")
+def _write(
+    series: MeterQuantities | tuple[GroupQuantities, ...], zone: tzinfo, form: str
+) -> None:
+    if isinstance(series, MeterQuantities):
+        if form == "json":
+            write_out(to_json(series) + "\n")
+        else:
+            write_out(table(["timestamp", "quantity"], _rows(series, zone)))
         return
+    if form == "json":
+        write_out("".join(to_json(group) + "\n" for group in series))
+        return
+    rows: list[list[str]] = []
+    for group in series:
+        value = json_line(to_dict(group)["value"]).rstrip("\n")
+        rows.extend([value, *row] for row in _rows(group.quantities, zone))
+    write_out(table(["group", "timestamp", "quantity"], rows))
+
+
+def _rows(series: MeterQuantities, zone: tzinfo) -> list[list[str]]:
+    """A row per bucket (local start, quantity), then the total's."""
     wire = to_dict(series)
     rows = [
         [bucket.timestamp.astimezone(zone).isoformat(), number_text(item["quantity"])]
         for bucket, item in zip(series.quantities, wire["quantities"], strict=True)
     ]
     rows.append(["total", number_text(wire["total"])])
-    write_out(table(["timestamp", "quantity"], rows))
+    return rows
