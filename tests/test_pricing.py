@@ -110,10 +110,12 @@ def test_fields_are_normalised_and_amount_type_is_fixed() -> None:
     assert made.cap_amount == 0
     assert made.amount_type == "metered_unit"
     assert price().cap_amount is None
+    assert price().minimum_amount is None
     assert [field.name for field in attrs.fields(MeteredUnitPrice)] == [
         "amount_type",
         "unit_amount",
         "cap_amount",
+        "minimum_amount",
         "meter_id",
     ]
 

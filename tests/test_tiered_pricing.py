@@ -301,6 +301,10 @@ def test_fields_are_normalised_and_amount_types_fixed() -> None:
     assert type(made.tiers) is tuple
     assert made.meter_id == METER_ID
     assert made.cap_amount is None
+    assert made.minimum_amount is None
+    assert made.flat_fee_at_zero is False
+    assert volume().flat_fee_at_zero is False
+    assert package().minimum_amount is None
     assert (made.amount_type, volume().amount_type, package().amount_type) == (
         "graduated",
         "volume",
@@ -316,13 +320,17 @@ def test_fields_are_normalised_and_amount_types_fixed() -> None:
     assert [f.name for f in attrs.fields(GraduatedPrice)] == [
         "amount_type",
         "tiers",
+        "flat_fee_at_zero",
         "cap_amount",
+        "minimum_amount",
         "meter_id",
     ]
     assert [f.name for f in attrs.fields(VolumePrice)] == [
         "amount_type",
         "tiers",
+        "flat_fee_at_zero",
         "cap_amount",
+        "minimum_amount",
         "meter_id",
     ]
     assert [f.name for f in attrs.fields(PackagePrice)] == [
@@ -331,6 +339,7 @@ def test_fields_are_normalised_and_amount_types_fixed() -> None:
         "package_amount",
         "rounding",
         "cap_amount",
+        "minimum_amount",
         "meter_id",
     ]
 
@@ -739,7 +748,9 @@ def test_wire_and_camel_shapes() -> None:
             {"up_to": 5000, "unit_amount": "1.5", "flat_amount": 100},
             {"up_to": None, "unit_amount": "0.25", "flat_amount": 500},
         ],
+        "flat_fee_at_zero": False,
         "cap_amount": 9000,
+        "minimum_amount": None,
         "meter_id": METER_ID,
     }
     assert to_dict(package(package_units="2.5"), style="camel") == {
@@ -748,6 +759,7 @@ def test_wire_and_camel_shapes() -> None:
         "packageAmount": "50",
         "rounding": "up",
         "capAmount": None,
+        "minimumAmount": None,
         "meterId": METER_ID,
     }
     assert to_dict(Tier(up_to="0.5", unit_amount="1E-12")) == {

@@ -11,18 +11,26 @@ from text), ``int`` or ``Decimal``: a ``float`` is refused, because most decimal
 prices have no exact binary form. They are stored without a positive exponent or a
 negative zero, so that their plain decimal string (`meterkit._units.decimal_text`,
 what `to_dict` writes) reads back to the same digits. Whole amounts of cents
-(``flat_amount``, ``cap_amount``) are ``int`` >= 0. Unit counts (``up_to``,
-``package_units``) are read like every unit count (`meterkit._units.parse_units`).
+(``flat_amount``, ``cap_amount``, ``minimum_amount``) are ``int`` >= 0, and a
+price's ``minimum_amount`` is not above its ``cap_amount`` when both are set. Unit
+counts (``up_to``, ``package_units``) are read like every unit count
+(`meterkit._units.parse_units`).
 Rule 2: tiers partition the billable units. Tier ``i`` holds the unit counts in
 ``(up_to[i-1], up_to[i]]`` (``up_to[-1]`` being 0), so ``up_to`` is inclusive,
 strictly increasing, and ``None`` on the last tier only, which has no bound.
 Billable units ``b`` *reach* tier ``i`` when ``b > up_to[i-1]``: 0 units reach no
 tier, and any ``b`` in ``(0, up_to[0]]``, fractional or not, reaches the first.
+A tiered price with ``flat_fee_at_zero`` is the one exception: there 0 billable
+units reach the first tier too, though no tier holds them, so the amount for 0
+units is the first tier's ``flat_amount`` (as Lago and OpenMeter bill it).
 Rule 3: `amount_due` is exact up to one rounding. The billable units
 ``max(0, consumed_units - credited_units)`` and the price's exact amount for them
 are computed without rounding; that amount is rounded once, half away from zero,
-to whole cents (`meterkit._units.round_half_away_from_zero`), and only then capped
-at ``cap_amount``.
+to whole cents (`meterkit._units.round_half_away_from_zero`), then raised to
+``minimum_amount`` and only then capped at ``cap_amount``:
+``min(max(rounded, minimum_amount), cap_amount)``, an absent bound left out. The
+minimum is a commitment: it is due even when nothing is billable, whether nothing
+was consumed or credits cover all of it.
 Rule 4: nothing here reads the ambient decimal context; the same arguments give the
 same cents (and the same messages) whatever context the host application has set.
 """
@@ -161,6 +169,39 @@ def _cap_amount(value: object) -> int | None:
     return _fields.parse_count(value, "cap_amount")
 
 
+def _minimum_amount(value: object) -> int | None:
+    if value is None:
+        return None
+    return _fields.parse_count(value, "minimum_amount")
+
+
+def _minimum_within_cap(price: Price, _: object, minimum: int | None) -> None:
+    """Refuse a minimum above the cap (Rule 1), which no amount could satisfy."""
+    cap = price.cap_amount
+    if minimum is not None and cap is not None and minimum > cap:
+        raise ValidationError(
+            f"must not be above cap_amount ({cap}): no amount is both at least the "
+            "minimum and at most the cap; lower the minimum or raise the cap",
+            path="minimum_amount",
+            value=minimum,
+        )
+
+
+def _flat_fee_at_zero(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidTypeError(
+            "must be a bool (True bills the first tier's flat_amount at 0 units)",
+            path="flat_fee_at_zero",
+            value=value,
+        )
+    return value
+
+
+def _zero_units_amount(tiers: tuple[Tier, ...], flat_fee_at_zero: bool) -> Decimal:
+    """The exact amount of a tiered price for 0 billable units (Rule 2)."""
+    return Decimal(tiers[0].flat_amount) if flat_fee_at_zero else ZERO
+
+
 def _flat_amount(value: object) -> int:
     return _fields.parse_count(value, "flat_amount")
 
@@ -215,9 +256,11 @@ def _add(left: Decimal, right: Decimal) -> Decimal:
 
 @attrs.frozen(kw_only=True)
 class MeteredUnitPrice:
-    """A price of ``unit_amount`` cents per unit of one meter, optionally capped.
+    """A price of ``unit_amount`` cents per unit of one meter, optionally bounded.
 
     ``unit_amount`` is exact: give it as a ``str``, ``int`` or ``Decimal``.
+    ``cap_amount`` and ``minimum_amount`` (``None`` or whole cents >= 0, the
+    minimum not above the cap) bound the amount due, like those of every price.
     ``amount_type`` is always ``"metered_unit"``, the API's discriminator; it is
     not a constructor keyword.
 
@@ -234,6 +277,9 @@ class MeteredUnitPrice:
     )
     unit_amount: Decimal = attrs.field(converter=_unit_amount)
     cap_amount: int | None = attrs.field(default=None, converter=_cap_amount)
+    minimum_amount: int | None = attrs.field(
+        default=None, converter=_minimum_amount, validator=_minimum_within_cap
+    )
     meter_id: str = attrs.field(converter=_fields.meter_id_field)
 
     def _exact_amount(self, billable: Decimal) -> Decimal:
@@ -312,14 +358,34 @@ class GraduatedPrice:
     ...            Tier(up_to=None, unit_amount="0.5", flat_amount=100)])
     >>> amount_due(price, 1000), amount_due(price, 1500)
     (1000, 1350)
+
+    0 billable units reach no tier and cost nothing, unless ``flat_fee_at_zero``
+    is ``True``: then they bill the first tier's ``flat_amount`` (Rule 2). Usage
+    above 0 is billed the same either way.
+
+    >>> base = GraduatedPrice(
+    ...     meter_id="d498a884-e2cd-4d3e-8002-f536468a8b22",
+    ...     tiers=[Tier(up_to=1000, unit_amount=1, flat_amount=200),
+    ...            Tier(up_to=None, unit_amount="0.5")])
+    >>> at_zero = attrs.evolve(base, flat_fee_at_zero=True)
+    >>> amount_due(base, 0), amount_due(at_zero, 0)
+    (0, 200)
+    >>> amount_due(base, 10), amount_due(at_zero, 10)
+    (210, 210)
     """
 
     amount_type: Literal["graduated"] = attrs.field(init=False, default="graduated")
     tiers: tuple[Tier, ...] = attrs.field(converter=_tiers)
+    flat_fee_at_zero: bool = attrs.field(default=False, converter=_flat_fee_at_zero)
     cap_amount: int | None = attrs.field(default=None, converter=_cap_amount)
+    minimum_amount: int | None = attrs.field(
+        default=None, converter=_minimum_amount, validator=_minimum_within_cap
+    )
     meter_id: str = attrs.field(converter=_fields.meter_id_field)
 
     def _exact_amount(self, billable: Decimal) -> Decimal:
+        if not billable:
+            return _zero_units_amount(self.tiers, self.flat_fee_at_zero)
         amount = ZERO
         lower = ZERO
         for tier in self.tiers:
@@ -346,15 +412,33 @@ class VolumePrice:
     ...            Tier(up_to=None, unit_amount="0.5")])
     >>> amount_due(price, 1000), amount_due(price, 1001)
     (1000, 501)
+
+    With ``flat_fee_at_zero``, 0 billable units bill the first tier's
+    ``flat_amount`` (their unit part being 0) instead of nothing (Rule 2):
+
+    >>> with_flat = VolumePrice(
+    ...     meter_id="d498a884-e2cd-4d3e-8002-f536468a8b22", flat_fee_at_zero=True,
+    ...     tiers=[Tier(up_to=1000, unit_amount=1, flat_amount=300),
+    ...            Tier(up_to=None, unit_amount="0.5")])
+    >>> amount_due(with_flat, 0), amount_due(with_flat, 10)
+    (300, 310)
     """
 
     amount_type: Literal["volume"] = attrs.field(init=False, default="volume")
     tiers: tuple[Tier, ...] = attrs.field(converter=_tiers)
+    flat_fee_at_zero: bool = attrs.field(default=False, converter=_flat_fee_at_zero)
     cap_amount: int | None = attrs.field(default=None, converter=_cap_amount)
+    minimum_amount: int | None = attrs.field(
+        default=None, converter=_minimum_amount, validator=_minimum_within_cap
+    )
     meter_id: str = attrs.field(converter=_fields.meter_id_field)
 
     def tier_of(self, units: Decimal) -> Tier | None:
         """The tier holding a total of ``units``, or ``None`` for 0 units.
+
+        Tiers hold the unit counts above 0 (Rule 2), so 0 units are held by no
+        tier, whatever ``flat_fee_at_zero`` says: that option decides what 0 units
+        cost (the first tier's ``flat_amount``), not which tier holds them.
 
         >>> VolumePrice(meter_id="d498a884-e2cd-4d3e-8002-f536468a8b22",
         ...             tiers=[Tier(up_to=10, unit_amount=2),
@@ -372,8 +456,8 @@ class VolumePrice:
 
     def _exact_amount(self, billable: Decimal) -> Decimal:
         tier = self.tier_of(billable)
-        if tier is None:
-            return ZERO
+        if tier is None:  # 0 billable units, which no tier holds
+            return _zero_units_amount(self.tiers, self.flat_fee_at_zero)
         return _add(_multiply(tier.unit_amount, billable), Decimal(tier.flat_amount))
 
 
@@ -400,6 +484,9 @@ class PackagePrice:
     package_amount: Decimal = attrs.field(converter=_package_amount)
     rounding: Literal["up", "down"] = attrs.field(default="up", converter=_rounding)
     cap_amount: int | None = attrs.field(default=None, converter=_cap_amount)
+    minimum_amount: int | None = attrs.field(
+        default=None, converter=_minimum_amount, validator=_minimum_within_cap
+    )
     meter_id: str = attrs.field(converter=_fields.meter_id_field)
 
     def packages(self, units: Decimal) -> int:
@@ -446,14 +533,19 @@ def amount_due(
 
     ``billable = max(0, consumed_units - credited_units)``; the price's exact
     amount for the billable units is rounded once, half away from zero, to whole
-    cents, then capped at ``cap_amount`` when the price has one. The exact amount
-    is ``unit_amount * billable`` for a `MeteredUnitPrice`; each unit at its
-    tier's rate plus every reached tier's ``flat_amount`` for a `GraduatedPrice`;
-    every unit at the rate of the tier holding ``billable`` plus that tier's
+    cents, then raised to ``minimum_amount`` and then capped at ``cap_amount``,
+    for each bound the price has: ``min(max(rounded, minimum_amount),
+    cap_amount)``. The minimum is a commitment, due even when nothing is billable
+    (nothing consumed, or credits covering it all). The exact amount is
+    ``unit_amount * billable`` for a `MeteredUnitPrice`; each unit at its tier's
+    rate plus every reached tier's ``flat_amount`` for a `GraduatedPrice`; every
+    unit at the rate of the tier holding ``billable`` plus that tier's
     ``flat_amount`` for a `VolumePrice`; the number of packages times
-    ``package_amount`` for a `PackagePrice`. ``consumed_units`` is read like every
-    unit count (``int``, ``str``, ``Decimal``, or a ``float`` by its shortest
-    repr); ``credited_units`` is an ``int`` >= 0.
+    ``package_amount`` for a `PackagePrice`. For 0 billable units a tiered price
+    bills nothing, or its first tier's ``flat_amount`` when ``flat_fee_at_zero``
+    is set. ``consumed_units`` is read like every unit count (``int``, ``str``,
+    ``Decimal``, or a ``float`` by its shortest repr); ``credited_units`` is an
+    ``int`` >= 0.
 
     >>> meter_id = "d498a884-e2cd-4d3e-8002-f536468a8b22"
     >>> price = MeteredUnitPrice(unit_amount=100, meter_id=meter_id)
@@ -469,6 +561,17 @@ def amount_due(
     >>> tiny = MeteredUnitPrice(unit_amount="0.000000000001", meter_id=meter_id)
     >>> amount_due(tiny, 10**12)
     1
+
+    A minimum of 500 cents, without and with a cap of 600 (SPEC section 4):
+
+    >>> committed = MeteredUnitPrice(unit_amount=100, minimum_amount=500,
+    ...                              meter_id=meter_id)
+    >>> [amount_due(committed, units) for units in (3, 7, 0)]
+    [500, 700, 500]
+    >>> amount_due(attrs.evolve(committed, cap_amount=600), 7)
+    600
+    >>> amount_due(committed, 5, credited_units=10)  # credits do not waive it
+    500
     """
     check_price(price)
     consumed = parse_units(consumed_units, "consumed_units")
@@ -482,6 +585,9 @@ def amount_due(
     else:
         billable = subtract_units(consumed, Decimal(credited))
     amount = round_half_away_from_zero(price._exact_amount(billable))
+    # The minimum before the cap, which Rule 1 keeps at or above the minimum.
+    if price.minimum_amount is not None and amount < price.minimum_amount:
+        amount = price.minimum_amount
     if price.cap_amount is not None and amount > price.cap_amount:
         return price.cap_amount
     return amount
