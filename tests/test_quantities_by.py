@@ -427,6 +427,7 @@ EVENTS = [
     used("2025-01-02T11:00:00Z", 5, "small"),
     used("2025-01-02T12:00:00Z", 1),
     used("2025-01-02T13:00:00Z", 1, "\u00e9\x1b[31m"),
+    used("2025-01-02T14:00:00Z", 1, "\ud800"),  # a lone surrogate, escaped
 ]
 
 
@@ -434,19 +435,22 @@ def test_cli_group_by_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     code, out, err = cli(capsys, tmp_path, EVENTS, "--group-by", "model")
     assert (code, err) == (0, "")
     assert out == (
-        "group                               timestamp  quantity\n"
-        '"small"             2025-01-01T00:00:00+00:00         2\n'
-        '"small"             2025-01-02T00:00:00+00:00         5\n'
-        '"small"                                 total         7\n'
-        '"large"             2025-01-01T00:00:00+00:00         0\n'
-        '"large"             2025-01-02T00:00:00+00:00        30\n'
-        '"large"                                 total        30\n'
-        "null                2025-01-01T00:00:00+00:00         0\n"
-        "null                2025-01-02T00:00:00+00:00         1\n"
-        "null                                    total         1\n"
-        '"\\u00e9\\u001b[31m"  2025-01-01T00:00:00+00:00         0\n'
-        '"\\u00e9\\u001b[31m"  2025-01-02T00:00:00+00:00         1\n'
-        '"\\u00e9\\u001b[31m"                      total         1\n'
+        "group                          timestamp  quantity\n"
+        '"small"        2025-01-01T00:00:00+00:00         2\n'
+        '"small"        2025-01-02T00:00:00+00:00         5\n'
+        '"small"                            total         7\n'
+        '"large"        2025-01-01T00:00:00+00:00         0\n'
+        '"large"        2025-01-02T00:00:00+00:00        30\n'
+        '"large"                            total        30\n'
+        "null           2025-01-01T00:00:00+00:00         0\n"
+        "null           2025-01-02T00:00:00+00:00         1\n"
+        "null                               total         1\n"
+        '"é\\u001b[31m"  2025-01-01T00:00:00+00:00         0\n'
+        '"é\\u001b[31m"  2025-01-02T00:00:00+00:00         1\n'
+        '"é\\u001b[31m"                      total         1\n'
+        '"\\ud800"       2025-01-01T00:00:00+00:00         0\n'
+        '"\\ud800"       2025-01-02T00:00:00+00:00         1\n'
+        '"\\ud800"                           total         1\n'
     )
 
 
@@ -461,7 +465,7 @@ def test_cli_group_by_json_is_one_line_per_group(
         meter("sum"), EVENTS, group_by="model", start=DAY1, end=DAY2, interval="day"
     )
     assert out == "".join(to_json(group) + "\n" for group in expected)
-    assert len(out.splitlines()) == 4
+    assert len(out.splitlines()) == 5
 
 
 def test_cli_group_by_bad_path_is_a_usage_error(

@@ -8,7 +8,7 @@ guessed). Argument errors exit 2, like every bad flag.
 Rule 3: the table shows each bucket's local start in ``--timezone``; the JSON is
 `to_json` of the `MeterQuantities`, whose timestamps are UTC.
 Rule 4: ``--group-by PATH`` runs `quantities_by` instead: the table gets a first
-column, the group's value as compact JSON (``null`` for the events without it), and
+column, the group's value as JSON (``null`` for the events without it), and
 a total row per group; the JSON output is one line per group, `to_json` of its
 `GroupQuantities`.
 """
@@ -16,6 +16,7 @@ a total row per group; the JSON output is one line per group, `to_json` of its
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import zoneinfo
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ from ._io import (
     relocated,
     table,
 )
-from ._output import json_line, write_out
+from ._output import write_out
 
 __all__ = ["run_quantities"]
 
@@ -180,7 +181,7 @@ def _write(
         return
     rows: list[list[str]] = []
     for group in series:
-        value = json_line(to_dict(group)["value"]).rstrip("\n")
+        value = json.dumps(to_dict(group)["value"], ensure_ascii=False)
         rows.extend([value, *row] for row in _rows(group.quantities, zone))
     write_out(table(["group", "timestamp", "quantity"], rows))
 
