@@ -1,8 +1,9 @@
 """Hypothesis builders for the metering engine: meters, event logs, garbage events.
 
 Rule 1: everything is drawn from a small vocabulary (a few names, properties,
-values, customers and external ids), so that random filters match random events
-often, duplicates and resets are common, and every branch of the engine runs.
+values, customers, external ids and timestamps), so that random filters match random
+events often, duplicates and resets are common, readings of ``latest`` often share a
+timestamp (twelve instants, in two layouts), and every branch of the engine runs.
 Rule 2: event logs are lists of wire mappings, what `json.loads` gives; a test that
 wants `Event` objects converts some of them with `as_event`.
 Rule 3: valid logs stay inside meterkit's documented range (non-negative numbers,
@@ -124,7 +125,7 @@ def aggregations() -> st.SearchStrategy[Any]:
         st.just(CountAggregation()),
         st.builds(
             PropertyAggregation,
-            func=st.sampled_from(("sum", "max", "min", "avg")),
+            func=st.sampled_from(("sum", "max", "min", "avg", "latest")),
             property=st.sampled_from(NUMERIC_PROPERTIES),
         ),
         st.builds(UniqueAggregation, property=st.sampled_from(UNIQUE_PROPERTIES)),
