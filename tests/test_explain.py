@@ -600,6 +600,30 @@ def test_grants_as_of_an_instant() -> None:
     assert [len(s.draws) for s in entries] == [1, 0]  # the second is after `at`
 
 
+def test_draws_follow_the_refills_of_a_recurring_grant() -> None:
+    # 10 a month, up to 5 carried over: Jan 2 spends 8 (2 left); the Feb 1 refill
+    # makes it 2 + 10 = 12, so Feb 1 itself (the refill instant) draws 12 and 1
+    # is overage; Mar 1 brings 10 again.
+    monthly = grant(GRANT_A, 10, recurrence="month", max_rollover=5)
+    events = [
+        use(8),
+        use(13, timestamp="2025-02-01T00:00:00Z"),
+        use(4, timestamp="2025-03-01T00:00:00Z"),
+    ]
+    entries = explain(meter(), events, external_customer_id="acme", grants=[monthly])
+    assert [[(d.grant_id, d.units) for d in s.draws] for s in entries] == [
+        [(GRANT_A, 8)],
+        [(GRANT_A, 12), (None, 1)],
+        [(GRANT_A, 4)],
+    ]
+    # As of Feb 15, the March refill has not happened: the last event draws none.
+    at = datetime(2025, 2, 15, tzinfo=timezone.utc)
+    entries = explain(
+        meter(), events, external_customer_id="acme", grants=[monthly], at=at
+    )
+    assert [len(s.draws) for s in entries] == [1, 2, 0]
+
+
 def test_grant_errors_name_the_grant() -> None:
     with pytest.raises(ValidationError, match=r"^grants\[1\]\.id: duplicates"):
         explain(meter(), [use(1)], grants=[grant(GRANT_A, 1), grant(GRANT_A, 2)])
@@ -892,6 +916,57 @@ def test_cli_grants_column(
     code, out, _ = run(capsys, files, "--customer acme --grants g.json --at 2024-12-31")
     assert code == 0
     assert GRANT_A not in out  # nothing is consumed before the first event
+
+
+def test_cli_recurring_grant(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
+    # A weekly grant in wire JSON, refilled at local midnight in New York (05:00Z
+    # in January): the event at 04:59Z on Jan 8 is still in the first week.
+    document = [
+        {
+            "id": GRANT_A,
+            "units": 10,
+            "effective_at": "2025-01-01T05:00:00Z",
+            "recurrence": "week",
+            "timezone": "America/New_York",
+            "max_rollover": 2,
+        }
+    ]
+    files["g.json"].write_text(json.dumps(document))
+    times = ["2025-01-07T00:00:00Z", "2025-01-08T04:59:00Z", "2025-01-08T05:00:00Z"]
+    events = [
+        use(7, timestamp=times[0]),
+        use(4, timestamp=times[1]),
+        use(12, timestamp=times[2]),
+    ]
+    files["events.jsonl"].write_text("".join(json.dumps(e) + "\n" for e in events))
+    code, out, _ = run(capsys, files, "--customer acme --grants g.json --format json")
+    assert code == 0
+    draws = [
+        [(d["grant_id"], d["units"]) for d in json.loads(line)["draws"]]
+        for line in out.splitlines()
+    ]
+    # 10 - 7 = 3; 3 drawn and 1 overage; at the refill, min(0, 2) + 10 = 10: 10
+    # drawn and 2 overage.
+    assert draws == [
+        [(GRANT_A, 7)],
+        [(GRANT_A, 3), (None, 1)],
+        [(GRANT_A, 10), (None, 2)],
+    ]
+    document[0]["recurrence"] = "fortnight"
+    files["g.json"].write_text(json.dumps(document))
+    code, out, err = run(capsys, files, "--customer acme --grants g.json")
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        f"{files['g.json']}: $[0].recurrence: must be None or one of 'day', 'week',"
+    )
+    document[0]["recurrence"] = "week"
+    document[0]["timezone"] = "America/Gotham"
+    files["g.json"].write_text(json.dumps(document))
+    code, _, err = run(capsys, files, "--customer acme --grants g.json")
+    assert code == 1
+    assert err.startswith(f"{files['g.json']}: $[0].timezone: is not a known IANA")
 
 
 def test_cli_customer_is_required(

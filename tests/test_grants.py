@@ -525,6 +525,10 @@ def test_burn_down_cases(case: Case) -> None:
         letter: (status, *map(Decimal, units))
         for letter, (status, *units) in case.states.items()
     }
+    # Without a recurrence, a grant gives its units once and forfeits nothing.
+    for state in result.grants:
+        assert (state.granted_units, state.forfeited_units) == (state.grant.units, 0)
+        assert state.refills == 0
     assert [s.grant for s in result.grants] == case.grants  # in the order given
     assert (result.balance, result.consumed_units, result.overage_units) == (
         Decimal(case.balance),
@@ -536,6 +540,560 @@ def test_burn_down_cases(case: Case) -> None:
         for d in result.draws
     ]
     assert draws == [(i, g, Decimal(units)) for i, g, units in case.draws]
+
+
+# Recurring grants ------------------------------------------------------------------
+
+
+def utc(text: str) -> datetime:
+    """An instant written as a local ISO time with an offset, or in UTC with Z."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def use_at(text: str, tokens: object) -> Any:
+    """A wire event of ``tokens`` at the RFC 3339 instant ``text``."""
+    return {
+        "name": "llm",
+        "timestamp": text,
+        "external_customer_id": "acme",
+        "metadata": {"tokens": tokens},
+    }
+
+
+def recurring(
+    letter: str,
+    units: int,
+    start: str,
+    recurrence: str,
+    max_rollover: int = 0,
+    end: str | None = None,
+    **extra: Any,
+) -> CreditGrant:
+    return CreditGrant(
+        id=IDS[letter],
+        units=units,
+        effective_at=utc(start),
+        expires_at=None if end is None else utc(end),
+        recurrence=recurrence,
+        max_rollover=max_rollover,
+        **extra,
+    )
+
+
+class RefillCase(NamedTuple):
+    grants: list[CreditGrant]
+    log: list[Any]
+    at: str | None
+    #: letter -> (status, drawn, remaining, expired, granted, forfeited)
+    states: dict[str, tuple[str, str, str, str, str, str]]
+    balance: str
+    consumed: str
+    overage: str
+    #: (event index, letter or None, units), in replay order
+    draws: list[tuple[int, str | None, str]]
+
+
+REFILL_CASES = {
+    # 100 a month from Jan 1, nothing carried over: Jan 10 leaves 70, all forfeited
+    # at the Feb 1 refill (back to 100); Feb 10 leaves 50, forfeited on Mar 1;
+    # Mar 10 leaves 80. Granted 3 x 100 = 100 drawn + 80 left + 120 forfeited.
+    "monthly-twice-no-rollover": RefillCase(
+        [recurring("a", 100, "2025-01-01T00:00:00Z", "month")],
+        [
+            use_at("2025-01-10T00:00:00Z", 30),
+            use_at("2025-02-10T00:00:00Z", 50),
+            use_at("2025-03-10T00:00:00Z", 20),
+        ],
+        "2025-03-15T00:00:00Z",
+        {"a": ("active", "100", "80", "0", "300", "120")},
+        balance="80",
+        consumed="100",
+        overage="0",
+        draws=[(0, "a", "30"), (1, "a", "50"), (2, "a", "20")],
+    ),
+    # The same with up to 60 carried over: Feb 1 takes 70 to min(70, 60) + 100 =
+    # 160 (10 forfeited); Feb 10 leaves 110; Mar 1 takes it to 60 + 100 = 160 (50
+    # forfeited); Mar 10 leaves 140. 100 + 140 + 60 = 300.
+    "monthly-twice-with-rollover": RefillCase(
+        [recurring("a", 100, "2025-01-01T00:00:00Z", "month", 60)],
+        [
+            use_at("2025-01-10T00:00:00Z", 30),
+            use_at("2025-02-10T00:00:00Z", 50),
+            use_at("2025-03-10T00:00:00Z", 20),
+        ],
+        "2025-03-15T00:00:00Z",
+        {"a": ("active", "100", "140", "0", "300", "60")},
+        balance="140",
+        consumed="100",
+        overage="0",
+        draws=[(0, "a", "30"), (1, "a", "50"), (2, "a", "20")],
+    ),
+    # Spent on Jan 31 with 50 of overage; the event at the refill instant itself
+    # (Feb 1 00:00, inclusive) draws on the refilled grant. Nothing was left to
+    # forfeit. As of the last event.
+    "spent-then-event-at-the-refill-instant": RefillCase(
+        [recurring("a", 100, "2025-01-01T00:00:00Z", "month")],
+        [use_at("2025-01-31T23:00:00Z", 150), use_at("2025-02-01T00:00:00Z", 30)],
+        None,
+        {"a": ("active", "130", "70", "0", "200", "0")},
+        balance="70",
+        consumed="180",
+        overage="50",
+        draws=[(0, "a", "100"), (0, None, "50"), (1, "a", "30")],
+    ),
+    # From Jan 31 in a leap year the refills fall on Feb 29, Mar 31 and Apr 30 (all
+    # counted from Jan 31, so not Mar 29). An hour before the Feb 29 refill the
+    # first 10 are spent; at it, 10 more; on Mar 30 there is nothing (overage);
+    # at Mar 31 12:00 a refill again. As of Apr 30 12:00, the third refill (at
+    # that instant) forfeits the 6 left.
+    "from-jan-31-clamped-in-a-leap-year": RefillCase(
+        [recurring("a", 10, "2024-01-31T12:00:00Z", "month")],
+        [
+            use_at("2024-02-29T11:00:00Z", 10),
+            use_at("2024-02-29T12:00:00Z", 10),
+            use_at("2024-03-30T12:00:00Z", 5),
+            use_at("2024-03-31T12:00:00Z", 4),
+        ],
+        "2024-04-30T12:00:00Z",
+        {"a": ("active", "24", "10", "0", "40", "6")},
+        balance="10",
+        consumed="29",
+        overage="5",
+        draws=[(0, "a", "10"), (1, "a", "10"), (2, None, "5"), (3, "a", "4")],
+    ),
+    # Not a leap year: the first refill is Feb 28, the second Mar 31.
+    "from-jan-31-clamped-in-2025": RefillCase(
+        [recurring("a", 10, "2025-01-31T00:00:00Z", "month")],
+        [
+            use_at("2025-02-28T00:00:00Z", 10),
+            use_at("2025-03-28T00:00:00Z", 10),
+            use_at("2025-03-31T00:00:00Z", 1),
+        ],
+        None,
+        {"a": ("active", "11", "9", "0", "30", "10")},
+        balance="9",
+        consumed="21",
+        overage="10",
+        draws=[(0, "a", "10"), (1, None, "10"), (2, "a", "1")],
+    ),
+    # Weekly (a Wednesday) with up to 3 carried over: 7 -> 2 (Jan 2); Jan 8:
+    # 2 + 7 = 9; Jan 10 spends 9; Jan 15: 7; Jan 16: 6 left; as of Jan 22 (the
+    # third refill): min(6, 3) + 7 = 10, 3 forfeited.
+    "weekly-with-rollover": RefillCase(
+        [recurring("a", 7, "2025-01-01T00:00:00Z", "week", 3)],
+        [
+            use_at("2025-01-02T00:00:00Z", 5),
+            use_at("2025-01-10T00:00:00Z", 9),
+            use_at("2025-01-16T00:00:00Z", 1),
+        ],
+        "2025-01-22T00:00:00Z",
+        {"a": ("active", "15", "10", "0", "28", "3")},
+        balance="10",
+        consumed="15",
+        overage="0",
+        draws=[(0, "a", "5"), (1, "a", "9"), (2, "a", "1")],
+    ),
+    # Daily, expiring Jan 4: refills on Jan 2 and Jan 3 only (none at the expiry).
+    # 10 -> 2 (Jan 1); Jan 2: 2 + 10 = 12; Jan 3: 5 + 10 = 15 (7 forfeited); 3
+    # drawn leaves 12, which expire; Jan 5 is overage.
+    "daily-stopped-by-expiry": RefillCase(
+        [
+            recurring(
+                "a", 10, "2025-01-01T00:00:00Z", "day", 5, end="2025-01-04T00:00:00Z"
+            )
+        ],
+        [
+            use_at("2025-01-01T06:00:00Z", 8),
+            use_at("2025-01-03T12:00:00Z", 3),
+            use_at("2025-01-05T00:00:00Z", 4),
+        ],
+        None,
+        {"a": ("expired", "11", "0", "12", "30", "7")},
+        balance="0",
+        consumed="15",
+        overage="4",
+        draws=[(0, "a", "8"), (1, "a", "3"), (2, None, "4")],
+    ),
+    # Yearly from Feb 29: refills on Feb 28 of 2025 and 2026. 1000 -> 200; the
+    # 2025 refill: 200 + 1000 = 1200; 100 drawn; the 2026 one: 500 + 1000 (600
+    # forfeited).
+    "yearly-from-feb-29": RefillCase(
+        [recurring("a", 1000, "2024-02-29T00:00:00Z", "year", 500)],
+        [use_at("2024-06-01T00:00:00Z", 800), use_at("2025-03-01T00:00:00Z", 100)],
+        "2026-03-01T00:00:00Z",
+        {"a": ("active", "900", "1500", "0", "3000", "600")},
+        balance="1500",
+        consumed="900",
+        overage="0",
+        draws=[(0, "a", "800"), (1, "a", "100")],
+    ),
+    # Daily at midnight in New York across the spring change (Mar 9, 2025): the
+    # refills are at 05:00Z on Mar 9 (EST) and at 04:00Z on Mar 10 (EDT), not
+    # every 24 hours. 10 -> 6 a minute before the first; 6 forfeited at it and 10
+    # drawn; at 04:00Z on Mar 10 (a 24-hour step would say 05:00Z) 3 drawn from
+    # the second refill.
+    "new-york-daily-across-spring-forward": RefillCase(
+        [
+            recurring(
+                "a", 10, "2025-03-08T00:00:00-05:00", "day", timezone="America/New_York"
+            )
+        ],
+        [
+            use_at("2025-03-09T04:59:00Z", 4),
+            use_at("2025-03-09T05:00:00Z", 10),
+            use_at("2025-03-10T04:00:00Z", 3),
+        ],
+        "2025-03-10T12:00:00Z",
+        {"a": ("active", "17", "7", "0", "30", "6")},
+        balance="7",
+        consumed="17",
+        overage="0",
+        draws=[(0, "a", "4"), (1, "a", "10"), (2, "a", "3")],
+    ),
+    # Monthly at midnight in New York across the autumn change (Nov 2, 2025): Nov
+    # 2 00:00 EDT is 04:00Z, Dec 2 00:00 EST is 05:00Z; at 04:30Z on Dec 2 it is
+    # still Dec 1 there: overage.
+    "new-york-monthly-across-fall-back": RefillCase(
+        [
+            recurring(
+                "a",
+                10,
+                "2025-10-02T00:00:00-04:00",
+                "month",
+                timezone="America/New_York",
+            )
+        ],
+        [
+            use_at("2025-11-02T04:00:00Z", 10),
+            use_at("2025-12-02T04:30:00Z", 5),
+            use_at("2025-12-02T05:00:00Z", 5),
+        ],
+        None,
+        {"a": ("active", "15", "5", "0", "30", "10")},
+        balance="5",
+        consumed="20",
+        overage="5",
+        draws=[(0, "a", "10"), (1, None, "5"), (2, "a", "5")],
+    ),
+    # As of an instant between refills: Jan 5 leaves 30; the Feb 1 refill makes it
+    # min(30, 50) + 100 = 130 by Feb 15 ...
+    "as-of-between-refills": RefillCase(
+        [recurring("a", 100, "2025-01-01T00:00:00Z", "month", 50)],
+        [use_at("2025-01-05T00:00:00Z", 70), use_at("2025-02-20T00:00:00Z", 10)],
+        "2025-02-15T00:00:00Z",
+        {"a": ("active", "70", "130", "0", "200", "0")},
+        balance="130",
+        consumed="70",
+        overage="0",
+        draws=[(0, "a", "70")],
+    ),
+    # ... and a microsecond before that refill it still holds 30.
+    "as-of-just-before-a-refill": RefillCase(
+        [recurring("a", 100, "2025-01-01T00:00:00Z", "month", 50)],
+        [use_at("2025-01-05T00:00:00Z", 70), use_at("2025-02-20T00:00:00Z", 10)],
+        "2025-01-31T23:59:59.999999Z",
+        {"a": ("active", "70", "30", "0", "100", "0")},
+        balance="30",
+        consumed="70",
+        overage="0",
+        draws=[(0, "a", "70")],
+    ),
+    # Before it starts, a recurring grant is pending like any other.
+    "recurring-pending": RefillCase(
+        [recurring("a", 100, "2025-02-01T00:00:00Z", "month")],
+        [use_at("2025-01-05T00:00:00Z", 7)],
+        "2025-01-31T00:00:00Z",
+        {"a": ("pending", "0", "100", "0", "100", "0")},
+        balance="0",
+        consumed="7",
+        overage="7",
+        draws=[(0, None, "7")],
+    ),
+    # With a one-off grant: b expires first, so it pays first (Rule 3 unchanged);
+    # a refill brings a back, never b. a: 7 drawn on Jan 2, 3 forfeited on Feb 1,
+    # 4 drawn on Feb 2, 6 forfeited on Mar 1.
+    "recurring-with-a-one-off": RefillCase(
+        [
+            recurring("a", 10, "2025-01-01T00:00:00Z", "month"),
+            CreditGrant(
+                id=IDS["b"],
+                units=5,
+                effective_at=T0,
+                expires_at=utc("2025-03-01T00:00:00Z"),
+            ),
+        ],
+        [use_at("2025-01-02T00:00:00Z", 12), use_at("2025-02-02T00:00:00Z", 4)],
+        "2025-03-01T00:00:00Z",
+        {
+            "a": ("active", "11", "10", "0", "30", "9"),
+            "b": ("expired", "5", "0", "0", "5", "0"),
+        },
+        balance="10",
+        consumed="16",
+        overage="0",
+        draws=[(0, "b", "5"), (0, "a", "7"), (1, "a", "4")],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFILL_CASES.values(), ids=REFILL_CASES.keys())
+def test_recurring_grant_cases(case: RefillCase) -> None:
+    at = None if case.at is None else utc(case.at)
+    result = burn_down(
+        TOKENS, case.grants, case.log, external_customer_id="acme", at=at
+    )
+    states = {
+        state.grant.id[-1]: (
+            state.status,
+            state.drawn_units,
+            state.remaining_units,
+            state.expired_units,
+            state.granted_units,
+            state.forfeited_units,
+        )
+        for state in result.grants
+    }
+    assert states == {
+        letter: (status, *map(Decimal, units))
+        for letter, (status, *units) in case.states.items()
+    }
+    assert (result.balance, result.consumed_units, result.overage_units) == (
+        Decimal(case.balance),
+        Decimal(case.consumed),
+        Decimal(case.overage),
+    )
+    draws = [
+        (d.event_index, None if d.grant_id is None else d.grant_id[-1], d.units)
+        for d in result.draws
+    ]
+    assert draws == [(i, g, Decimal(units)) for i, g, units in case.draws]
+    assert result.at is not None
+    for state in result.grants:
+        assert state.granted_units == state.grant.units * (1 + state.refills)
+        assert state.refills == state.grant.refills_by(result.at)
+
+
+REFILL_INSTANTS = {
+    # Counted from effective_at, the day clamped to the month's end.
+    "monthly-from-jan-31": (
+        ("2025-01-31T00:00:00Z", "month", "UTC"),
+        ["2025-02-28T00:00:00Z", "2025-03-31T00:00:00Z", "2025-04-30T00:00:00Z"],
+    ),
+    "monthly-from-jan-31-leap-year": (
+        ("2024-01-31T18:30:00Z", "month", "UTC"),
+        ["2024-02-29T18:30:00Z", "2024-03-31T18:30:00Z", "2024-04-30T18:30:00Z"],
+    ),
+    "monthly-across-a-year-end": (
+        ("2024-11-30T00:00:00Z", "month", "UTC"),
+        ["2024-12-30T00:00:00Z", "2025-01-30T00:00:00Z", "2025-02-28T00:00:00Z"],
+    ),
+    "yearly-from-feb-29": (
+        ("2024-02-29T00:00:00Z", "year", "UTC"),
+        ["2025-02-28T00:00:00Z", "2026-02-28T00:00:00Z", "2027-02-28T00:00:00Z"],
+    ),
+    "weekly": (
+        ("2025-01-01T09:00:00Z", "week", "UTC"),
+        ["2025-01-08T09:00:00Z", "2025-01-15T09:00:00Z", "2025-01-22T09:00:00Z"],
+    ),
+    # Local midnight in New York: 23 hours across the spring change.
+    "new-york-daily-spring": (
+        ("2025-03-08T00:00:00-05:00", "day", "America/New_York"),
+        ["2025-03-09T05:00:00Z", "2025-03-10T04:00:00Z", "2025-03-11T04:00:00Z"],
+    ),
+    # 02:30 does not exist on Mar 9, 2025 in New York (02:00 becomes 03:00): that
+    # refill is when the clocks jump, 03:00 EDT (07:00Z); the next is 02:30 EDT.
+    "new-york-daily-skipped-time": (
+        ("2025-03-08T02:30:00-05:00", "day", "America/New_York"),
+        ["2025-03-09T07:00:00Z", "2025-03-10T06:30:00Z", "2025-03-11T06:30:00Z"],
+    ),
+    # 01:30 happens twice on Nov 2, 2025 in New York: the refill is the first
+    # pass (EDT, 05:30Z), not the second (06:30Z).
+    "new-york-daily-repeated-time": (
+        ("2025-11-01T01:30:00-04:00", "day", "America/New_York"),
+        ["2025-11-02T05:30:00Z", "2025-11-03T06:30:00Z", "2025-11-04T06:30:00Z"],
+    ),
+    # Lord Howe moves its clocks by 30 minutes: 02:15 is skipped on Oct 6, 2024
+    # (02:00 becomes 02:30, +10:30 to +11:00).
+    "lord-howe-weekly-skipped-time": (
+        ("2024-09-29T02:15:00+10:30", "week", "Australia/Lord_Howe"),
+        ["2024-10-05T15:30:00Z", "2024-10-12T15:15:00Z", "2024-10-19T15:15:00Z"],
+    ),
+    # Paris, monthly at 02:30 from Feb 28: Mar 28 is before the change (Mar 30).
+    "paris-monthly": (
+        ("2025-02-28T02:30:00+01:00", "month", "Europe/Paris"),
+        ["2025-03-28T01:30:00Z", "2025-04-28T00:30:00Z", "2025-05-28T00:30:00Z"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("grant_of", "expected"), REFILL_INSTANTS.values(), ids=REFILL_INSTANTS.keys()
+)
+def test_refill_instants(grant_of: tuple[str, str, str], expected: list[str]) -> None:
+    start, recurrence, zone = grant_of
+    value = recurring("a", 1, start, recurrence, timezone=zone)
+    instants = [value.refill_at(k) for k in (1, 2, 3)]
+    assert instants == [utc(text) for text in expected]
+    assert all(i is not None and i.tzinfo is timezone.utc for i in instants)
+    # The count of refills by an instant agrees with the instants, inclusive.
+    for k, instant in enumerate(instants, start=1):
+        assert instant is not None
+        assert value.refills_by(instant) == k
+        assert value.refills_by(instant - timedelta(microseconds=1)) == k - 1
+
+
+def test_refills_stop_at_expiry_and_before_the_start() -> None:
+    value = recurring("a", 1, "2025-01-01T00:00:00Z", "day", end="2025-01-03T00:00:00Z")
+    assert value.refill_at(1) == utc("2025-01-02T00:00:00Z")
+    assert value.refill_at(2) is None  # at the expiry: no refill
+    assert value.refills_by(utc("2024-12-01T00:00:00Z")) == 0
+    assert value.refills_by(utc("2030-01-01T00:00:00Z")) == 1
+    once = grant("a", 1)
+    assert (once.refill_at(1), once.refills_by(hour(10**4))) == (None, 0)
+    assert recurring("a", 1, "9999-12-01T00:00:00Z", "month").refill_at(1) is None
+    # At the end of time, whose local time in Tokyo datetime cannot hold: daily
+    # refills at 00:00Z until Dec 31, then none (year 10000 locally).
+    tokyo = recurring("a", 1, "9999-12-01T00:00:00Z", "day", timezone="Asia/Tokyo")
+    assert tokyo.refills_by(datetime.max.replace(tzinfo=timezone.utc)) == 30
+    assert tokyo.refill_at(30) == utc("9999-12-31T00:00:00Z")
+    assert tokyo.refill_at(31) is None
+    with pytest.raises(ValidationError) as info:
+        value.refill_at(0)
+    assert (info.value.path, info.value.value) == ("k", 0)
+    with pytest.raises(ValidationError) as info:
+        value.refills_by(NAIVE)
+    assert info.value.path == "moment"
+
+
+def test_a_daily_grant_over_centuries_is_counted_not_stepped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from meterkit import _recurrence
+
+    steps = 0
+    step = _recurrence.step
+
+    def counted(*arguments: Any) -> datetime:
+        nonlocal steps
+        steps += 1
+        return step(*arguments)
+
+    monkeypatch.setattr(_recurrence, "step", counted)
+    value = recurring(
+        "a", 5, "2000-01-01T00:00:00Z", "day", 3, timezone="America/New_York"
+    )
+    log = [use_at("2000-01-01T12:00:00Z", 4), use_at("2400-06-01T00:00:00Z", 9)]
+    result = burn_down(
+        TOKENS, [value], log, external_customer_id="acme", at=utc("2999-01-01T00:00Z")
+    )
+    state = result.grants[0]
+    # 2000-01-01T00:00Z is 19:00 on Dec 31 in New York: daily refills at 19:00
+    # local, one a day to Dec 31, 2998.
+    refills = (datetime(2998, 12, 31) - datetime(1999, 12, 31)).days
+    assert state.granted_units == 5 * (1 + refills)
+    assert state.remaining_units == 5 + 3
+    assert result.overage_units == 1  # 8 left on the day of the second event
+    assert state.drawn_units + state.remaining_units + state.forfeited_units == (
+        state.granted_units
+    )
+    assert steps < 40  # a handful per look at the grant, not one per day
+
+
+def test_refills_beyond_1e29_are_refused_naming_the_grant() -> None:
+    huge = recurring("a", 10**28, "2025-01-01T00:00:00Z", "day")
+    log = [use_at("2025-01-02T00:00:00Z", 1)]
+    fine = burn_down(TOKENS, [huge], log, at=utc("2025-01-09T00:00:00Z"))
+    assert fine.grants[0].granted_units == 9 * 10**28
+    with pytest.raises(ValidationError) as info:
+        burn_down(TOKENS, [grant("b", 1), huge], log, at=utc("2025-01-10T00:00:00Z"))
+    assert (info.value.path, info.value.value) == ("grants[1]", IDS["a"])
+    assert "refilled 9 times" in str(info.value)
+    # The balance bound counts what a refill can leave: units + max_rollover.
+    big = [
+        recurring(letter, 4 * 10**28, "2025-01-01T00:00:00Z", "month", 4 * 10**28)
+        for letter in "ab"
+    ]
+    with pytest.raises(ValidationError) as info:
+        burn_down(TOKENS, big, log)
+    assert info.value.path == "grants"
+    assert "plus max_rollover" in str(info.value)
+
+
+def test_grant_state_of_a_recurring_grant_checks_itself() -> None:
+    monthly = recurring("a", 10, "2025-01-01T00:00:00Z", "month", 5)
+    base = GrantState(
+        grant=monthly,
+        status="active",
+        drawn_units=6,
+        remaining_units=4,
+        expired_units=0,
+        granted_units=20,
+        forfeited_units=10,
+    )
+    assert base.refills == 1
+    errors: dict[str, tuple[dict[str, Any], str]] = {
+        "granted-not-a-multiple": ({"granted_units": 25}, "granted_units"),
+        "granted-below-units": ({"granted_units": 5}, "granted_units"),
+        "granted-fraction": ({"granted_units": "20.5"}, "granted_units"),
+        "granted-pending-refilled": (
+            {"status": "pending", "drawn_units": 0, "forfeited_units": 16},
+            "granted_units",
+        ),
+        "sum": ({"forfeited_units": 11}, "remaining_units"),
+        "above-rollover-plus-units": (
+            {"drawn_units": 0, "remaining_units": 16, "forfeited_units": 4},
+            "remaining_units",
+        ),
+        "forfeited-before-a-refill": (
+            {"granted_units": 10, "drawn_units": 5, "forfeited_units": 1},
+            "forfeited_units",
+        ),
+        "granted-not-units": ({"granted_units": "x"}, "granted_units"),
+    }
+    for name, (changes, path) in errors.items():
+        with pytest.raises(ValidationError) as info:
+            attrs.evolve(base, **changes)
+        assert info.value.path == path, name
+    once = grant("a", 10)
+    with pytest.raises(ValidationError) as info:
+        GrantState(
+            grant=once,
+            status="active",
+            drawn_units=6,
+            remaining_units=4,
+            expired_units=0,
+            granted_units=20,
+            forfeited_units=10,
+        )
+    assert info.value.path == "granted_units"
+    # Without the new fields, a state is that of a grant never refilled.
+    plain = GrantState(
+        grant=once, status="active", drawn_units=6, remaining_units=4, expired_units=0
+    )
+    assert (plain.granted_units, plain.forfeited_units, plain.refills) == (10, 0, 0)
+
+
+def test_burn_down_value_checks_the_refills_of_its_instant() -> None:
+    monthly = recurring("a", 100, "2025-01-01T00:00:00Z", "month", 50)
+    log = [use_at("2025-01-05T00:00:00Z", 70)]
+    result = burn_down(TOKENS, [monthly], log, at=utc("2025-02-15T00:00:00Z"))
+    unrefilled = GrantState(
+        grant=monthly,
+        status="active",
+        drawn_units=70,
+        remaining_units=30,
+        expired_units=0,
+    )
+    with pytest.raises(ValidationError) as info:
+        attrs.evolve(result, grants=[unrefilled], balance=30)
+    assert (info.value.path, info.value.value) == ("grants[0].granted_units", 100)
+    assert "must be 200: the grant's 100 units and its 1 refills by at" in str(
+        info.value
+    )
+    # As of no instant, no refill counts.
+    with pytest.raises(ValidationError) as info:
+        attrs.evolve(result, at=None)
+    assert info.value.path == "grants[0].granted_units"
 
 
 BAD_ITEMS = [
@@ -676,6 +1234,87 @@ GRANT_ERRORS = {
     "rollover-int": ({"rollover": 1}, InvalidTypeError, "rollover", 1),
     "rollover-str": ({"rollover": "true"}, InvalidTypeError, "rollover", "true"),
     "meter-id-not-uuid": ({"meter_id": "m"}, ValidationError, "meter_id", "m"),
+    "recurrence-unknown": (
+        {"recurrence": "hourly"},
+        ValidationError,
+        "recurrence",
+        "hourly",
+    ),
+    "recurrence-empty": ({"recurrence": ""}, ValidationError, "recurrence", ""),
+    "recurrence-int": ({"recurrence": 30}, InvalidTypeError, "recurrence", 30),
+    "recurrence-list": (
+        {"recurrence": ["month"]},
+        InvalidTypeError,
+        "recurrence",
+        ["month"],
+    ),
+    "timezone-unknown": (
+        {"recurrence": "day", "timezone": "Europe/Atlantis"},
+        ValidationError,
+        "timezone",
+        "Europe/Atlantis",
+    ),
+    "timezone-path": ({"timezone": "../etc"}, ValidationError, "timezone", "../etc"),
+    "timezone-tzinfo": (
+        {"timezone": timezone.utc},
+        InvalidTypeError,
+        "timezone",
+        timezone.utc,
+    ),
+    "timezone-none": ({"timezone": None}, InvalidTypeError, "timezone", None),
+    "max-rollover-negative": (
+        {"recurrence": "month", "max_rollover": -1},
+        ValidationError,
+        "max_rollover",
+        -1,
+    ),
+    "max-rollover-bool": (
+        {"recurrence": "month", "max_rollover": True},
+        InvalidTypeError,
+        "max_rollover",
+        True,
+    ),
+    "max-rollover-float": (
+        {"recurrence": "month", "max_rollover": 5.0},
+        InvalidTypeError,
+        "max_rollover",
+        5.0,
+    ),
+    "max-rollover-str": (
+        {"recurrence": "month", "max_rollover": "5"},
+        InvalidTypeError,
+        "max_rollover",
+        "5",
+    ),
+    "max-rollover-huge": (
+        {"recurrence": "month", "max_rollover": 10**29},
+        ValidationError,
+        "max_rollover",
+        10**29,
+    ),
+    "max-rollover-plus-units-huge": (
+        {"recurrence": "month", "units": 10**29 - 1, "max_rollover": 1},
+        ValidationError,
+        "max_rollover",
+        1,
+    ),
+    "max-rollover-without-recurrence": (
+        {"max_rollover": 5},
+        ValidationError,
+        "max_rollover",
+        5,
+    ),
+    # Its local time in New York would be in the year 0.
+    "recurring-effective-at-the-limit": (
+        {
+            "effective_at": datetime(1, 1, 1, tzinfo=timezone.utc),
+            "recurrence": "day",
+            "timezone": "America/New_York",
+        },
+        ValidationError,
+        "effective_at",
+        datetime(1, 1, 1, tzinfo=timezone.utc),
+    ),
 }
 
 
@@ -692,6 +1331,7 @@ def test_credit_grant_refuses(
     assert isinstance(info.value, MeterkitError)
     assert type(info.value) is error
     assert (info.value.path, info.value.value) == (path, value)
+    assert str(info.value).startswith(f"{path}: ")
 
 
 def test_credit_grant_normalises() -> None:
@@ -717,6 +1357,9 @@ def test_credit_grant_normalises() -> None:
         "priority",
         "rollover",
         "meter_id",
+        "recurrence",
+        "timezone",
+        "max_rollover",
     ]
     with pytest.raises(TypeError):
         CreditGrant(IDS["a"], 10, T0)  # type: ignore[misc]  # keywords only
@@ -930,7 +1573,18 @@ def test_draw_checks_itself(changes: dict[str, Any], path: str) -> None:
 
 
 def test_credit_grant_shapes() -> None:
-    value = grant("a", 10, 0, 24.5, priority=2, rollover=True, meter_id=METER_ID)
+    value = grant(
+        "a",
+        10,
+        0,
+        24.5,
+        priority=2,
+        rollover=True,
+        meter_id=METER_ID,
+        recurrence="week",
+        timezone="Europe/Paris",
+        max_rollover=5,
+    )
     wire = to_dict(value)
     assert wire == {
         "id": IDS["a"],
@@ -940,6 +1594,9 @@ def test_credit_grant_shapes() -> None:
         "priority": 2,
         "rollover": True,
         "meter_id": METER_ID,
+        "recurrence": "week",
+        "timezone": "Europe/Paris",
+        "max_rollover": 5,
     }
     camel = to_dict(value, style="camel")
     assert list(camel) == [
@@ -950,12 +1607,29 @@ def test_credit_grant_shapes() -> None:
         "priority",
         "rollover",
         "meterId",
+        "recurrence",
+        "timezone",
+        "maxRollover",
     ]
     assert from_dict(CreditGrant, wire) == value
     assert from_dict(CreditGrant, camel, style="camel") == value
     plain = grant("a", 10)
     assert from_dict(CreditGrant, to_dict(plain)) == plain
     assert to_dict(plain)["expires_at"] is None
+    assert (to_dict(plain)["recurrence"], to_dict(plain)["max_rollover"]) == (None, 0)
+
+
+def test_credit_grant_documents_without_the_recurrence_keys() -> None:
+    # Documents written before grants could recur still read, as one-off grants.
+    document = to_dict(grant("a", 10, 0, 24))
+    for key in ("recurrence", "timezone", "max_rollover"):
+        del document[key]
+    assert from_dict(CreditGrant, document) == grant("a", 10, 0, 24)
+    camel = to_dict(grant("a", 10), style="camel")
+    for key in ("recurrence", "timezone", "maxRollover"):
+        del camel[key]
+    value = from_dict(CreditGrant, camel, style="camel")
+    assert (value.recurrence, value.timezone, value.max_rollover) == (None, "UTC", 0)
 
 
 SHAPE_ERRORS = {
@@ -976,6 +1650,21 @@ SHAPE_ERRORS = {
         "$.expires_at",
     ),
     "meter-id": ("meter_id", 5, InvalidTypeError, "$.meter_id"),
+    "recurrence-unknown": ("recurrence", "hour", ValidationError, "$.recurrence"),
+    "recurrence-int": ("recurrence", 1, InvalidTypeError, "$.recurrence"),
+    "recurrence-capitals": ("recurrence", "Month", ValidationError, "$.recurrence"),
+    "timezone-unknown": ("timezone", "Mars/Olympus", ValidationError, "$.timezone"),
+    "timezone-null": ("timezone", None, InvalidTypeError, "$.timezone"),
+    "max-rollover-negative": ("max_rollover", -1, ValidationError, "$.max_rollover"),
+    "max-rollover-float": ("max_rollover", 1.5, InvalidTypeError, "$.max_rollover"),
+    "max-rollover-text": ("max_rollover", "5", InvalidTypeError, "$.max_rollover"),
+    # A one-off grant cannot carry units over: no refill ever happens.
+    "max-rollover-without-recurrence": (
+        "max_rollover",
+        5,
+        ValidationError,
+        "$.max_rollover",
+    ),
 }
 
 

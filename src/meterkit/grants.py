@@ -16,43 +16,62 @@ timestamp, one grant after another in this order: lower ``priority`` first, then
 earlier ``expires_at`` (no expiry last), then earlier ``effective_at``, then ``id``.
 Units that no grant covers are overage; no balance ever goes negative.
 Rule 4 (as of): only events with ``timestamp <= at`` are consumed (what they add is
-decided over those events and resets only), and every grant is
-reported as of ``at``: ``pending`` (``at < effective_at``: its full units, not in
-the balance), ``active`` (in the balance) or ``expired`` (``expires_at <= at``: 0
-remaining, what was left at expiry in ``expired_units``). Without ``at``, the result
-is as of the last consumed event's timestamp; no clock is read. With neither ``at``
-nor a consumed event there is no instant: every grant is ``active``, unused.
+decided over those events and resets only), and every grant is reported as of
+``at``, with the refills due by then (Rule 7): ``pending`` (``at < effective_at``:
+its full units, not in the balance), ``active`` (in the balance) or ``expired``
+(``expires_at <= at``: 0 remaining, what was left at expiry in ``expired_units``).
+Without ``at``, the result is as of the last consumed event's timestamp; no clock is
+read. With neither ``at`` nor a consumed event there is no instant: every grant is
+``active``, unused, never refilled.
 Rule 5 (system events): ``meter.credited`` and ``meter.reset`` events do not touch
 grants. Grants carry their own lifetimes, and a reset (which starts a new window for
 `usage`) must not wipe credit the customer was given for a period that is still
 running. A reset only starts a new window for what ``max`` and ``unique`` events
 add (Rule 2). So the burn-down agrees with `usage` on logs without credits and
-resets. The grants together hold less than 1E+29 units, like every unit count.
+resets. The grants together hold less than 1E+29 units, like every unit count:
+their ``units``, plus ``max_rollover`` for the recurring ones, since a refill can
+leave ``max_rollover + units``; so no balance can reach 1E+29. What one grant is
+given over time (``granted_units``) grows with its refills: a burn-down whose
+instant would bring it to 1E+29 is refused, naming the grant.
 Rule 6 (exact): units are `Decimal` in `_units.UNITS`; every draw, remainder and sum
-is exact, and the results check their own sums when they are built.
+is exact, and the results check their own sums when they are built:
+``drawn + remaining + expired + forfeited == granted`` for every grant.
+Rule 7 (refills): a grant with a ``recurrence`` (``day``, ``week``, ``month`` or
+``year``) is refilled at ``effective_at`` plus k intervals (k = 1, 2, ...) of the
+local calendar of its ``timezone``, always counted from ``effective_at``, the day
+clamped to the month's end; a local time the clocks skip is read as the moment they
+jump past it, one they repeat as its first pass (`_recurrence`). A refill is at its
+instant, inclusive: an event at that very instant draws on the refilled grant.
+Refills happen only while the grant is in force (none at ``expires_at``). At a
+refill what remains becomes ``min(remaining, max_rollover) + units``; the units
+above ``max_rollover`` are forfeited (``forfeited_units``). Refills leave the draw
+order (Rule 3) as it is. They are applied lazily, in time order, when an event or
+the result's instant reaches them, several at once between two events
+(`_burn`): the cost grows with the events, not with the refills.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
 
 from . import _fields
+from ._burn import replay
+from ._localtime import local_time
+from ._recurrence import RECURRENCES, refills_of
 from ._units import ZERO, add_units, parse_units, subtract_units
 from ._verdicts import COUNTED, RESET, Scan, Window, check_meter, customer_keys
 from .errors import InvalidTypeError, ValidationError
 from .matching import CompiledMeter
 from .meters import Meter
+from .timeseries import _zone
 
 __all__ = ["BurnDown", "CreditGrant", "Draw", "GrantState", "burn_down"]
-
-_ONE = Decimal(1)
 
 #: The aggregations whose quantity never falls as events come in: the only ones
 #: whose consumption can be split into per-event draws.
@@ -90,6 +109,33 @@ def _optional_meter_id(value: object) -> str | None:
     return None if value is None else _fields.parse_id(value, "meter_id")
 
 
+Recurrence = Literal["day", "week", "month", "year"]
+
+
+def _recurrence(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and value in RECURRENCES):
+        return value
+    error = ValidationError if isinstance(value, str) else InvalidTypeError
+    raise error(
+        f"must be None or one of {', '.join(map(repr, RECURRENCES))}",
+        path="recurrence",
+        value=value,
+    )
+
+
+def _timezone(value: object) -> str:
+    _zone(value)  # the check of `quantities`' timezone, errors naming `timezone`
+    assert isinstance(value, str)
+    return value
+
+
+def _max_rollover(value: object) -> int:
+    units = _fields.parse_count(value, "max_rollover")
+    if units > _fields.MAX_CREDITED_UNITS:
+        raise ValidationError("must be below 1E+29", path="max_rollover", value=value)
+    return units
+
+
 @attrs.frozen(kw_only=True)
 class CreditGrant:
     """Credit of ``units`` on a meter, in force from ``effective_at`` to ``expires_at``.
@@ -98,11 +144,24 @@ class CreditGrant:
     system and does not change the burn-down. ``meter_id``, when set, ties the grant
     to one meter: `burn_down` refuses it for another.
 
+    ``recurrence`` (``None``, ``"day"``, ``"week"``, ``"month"`` or ``"year"``)
+    refills the grant at ``effective_at`` plus 1, 2, ... intervals of the local
+    calendar of ``timezone`` (an IANA name), while it is in force; at a refill what
+    remains becomes ``min(remaining, max_rollover) + units`` (Rule 7 of this
+    module). ``max_rollover`` must be 0 for a grant that does not recur.
+
     >>> from datetime import datetime, timezone
     >>> grant = CreditGrant(id="5c8d1e0e-8f65-4d8e-9d0c-3f1f2b7e6a01", units=100,
     ...                     effective_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
     >>> grant.expires_at, grant.priority, grant.rollover, grant.meter_id
     (None, 0, False, None)
+    >>> grant.recurrence, grant.timezone, grant.max_rollover
+    (None, 'UTC', 0)
+    >>> monthly = CreditGrant(id="5c8d1e0e-8f65-4d8e-9d0c-3f1f2b7e6a02", units=100,
+    ...                       effective_at=datetime(2024, 1, 31, tzinfo=timezone.utc),
+    ...                       recurrence="month", max_rollover=50)
+    >>> [monthly.refill_at(k).date().isoformat() for k in (1, 2, 3)]
+    ['2024-02-29', '2024-03-31', '2024-04-30']
     """
 
     id: str = attrs.field(converter=_fields.id_field)
@@ -112,6 +171,9 @@ class CreditGrant:
     priority: int = attrs.field(default=0, converter=_priority)
     rollover: bool = attrs.field(default=False, converter=_rollover)
     meter_id: str | None = attrs.field(default=None, converter=_optional_meter_id)
+    recurrence: Recurrence | None = attrs.field(default=None, converter=_recurrence)
+    timezone: str = attrs.field(default="UTC", converter=_timezone)
+    max_rollover: int = attrs.field(default=0, converter=_max_rollover)
 
     def __attrs_post_init__(self) -> None:
         if self.expires_at is not None and self.expires_at <= self.effective_at:
@@ -121,12 +183,56 @@ class CreditGrant:
                 path="expires_at",
                 value=self.expires_at,
             )
+        if self.recurrence is None:
+            if self.max_rollover:
+                raise ValidationError(
+                    "must be 0 for a grant without a recurrence: only a refill "
+                    "rolls units over (set recurrence, or drop max_rollover)",
+                    path="max_rollover",
+                    value=self.max_rollover,
+                )
+            return
+        if self.units + self.max_rollover > _fields.MAX_CREDITED_UNITS:
+            raise ValidationError(
+                f"must keep units + max_rollover below 1E+29 (units is {self.units}):"
+                " a refill can leave that many",
+                path="max_rollover",
+                value=self.max_rollover,
+            )
+        try:
+            local_time(self.effective_at, _zone(self.timezone))
+        except OverflowError:
+            raise ValidationError(
+                f"is too close to the limits of datetime in the time zone "
+                f"{self.timezone!r} to recur",
+                path="effective_at",
+                value=self.effective_at,
+            ) from None
 
     def in_force(self, moment: datetime) -> bool:
         """Whether the grant can be drawn on at ``moment`` (an aware datetime)."""
         return self.effective_at <= moment and (
             self.expires_at is None or moment < self.expires_at
         )
+
+    def refill_at(self, k: int) -> datetime | None:
+        """The instant of the ``k``-th refill (k >= 1), in UTC.
+
+        ``None`` when the grant does not recur, or that refill does not happen: at
+        or after ``expires_at``, or beyond the year 9999.
+        """
+        count = _fields.parse_int(k, "k")
+        if count < 1:
+            raise ValidationError("must be >= 1", path="k", value=k)
+        refills = refills_of(self)
+        return None if refills is None else refills.at(count)
+
+    def refills_by(self, moment: datetime) -> int:
+        """How many refills have happened by ``moment`` (an aware datetime):
+        0 for a grant that does not recur."""
+        instant = _fields.parse_timestamp(moment, "moment")
+        refills = refills_of(self)
+        return 0 if refills is None else refills.count(instant)
 
 
 GrantStatus = Literal["pending", "active", "expired"]
@@ -159,13 +265,25 @@ def _expired_units(value: object) -> Decimal:
     return parse_units(value, "expired_units")
 
 
+def _granted_units(value: object) -> Decimal:
+    return parse_units(value, "granted_units")
+
+
+def _forfeited_units(value: object) -> Decimal:
+    return parse_units(value, "forfeited_units")
+
+
 @attrs.frozen(kw_only=True)
 class GrantState:
     """One grant as of a burn-down's instant.
 
-    ``drawn_units + remaining_units + expired_units == grant.units`` always holds;
-    a ``pending`` grant has drawn nothing, an ``expired`` one has nothing remaining,
-    and only an ``expired`` one has ``expired_units``.
+    ``granted_units`` is what the grant has given by then: its ``units``, once more
+    for each refill (``units * (1 + refills)``; its ``units`` when it does not
+    recur, the default). ``forfeited_units`` is what refills took away, the units
+    above ``max_rollover`` (0 by default). ``drawn_units + remaining_units +
+    expired_units + forfeited_units == granted_units`` always holds; a ``pending``
+    grant has drawn nothing and was never refilled, an ``expired`` one has nothing
+    remaining, and only an ``expired`` one has ``expired_units``.
     """
 
     grant: CreditGrant = attrs.field(converter=_grant)
@@ -173,15 +291,49 @@ class GrantState:
     drawn_units: Decimal = attrs.field(converter=_drawn_units)
     remaining_units: Decimal = attrs.field(converter=_remaining_units)
     expired_units: Decimal = attrs.field(converter=_expired_units)
+    granted_units: Decimal = attrs.field(
+        default=attrs.Factory(lambda self: self.grant.units, takes_self=True),
+        converter=_granted_units,
+    )
+    forfeited_units: Decimal = attrs.field(default=ZERO, converter=_forfeited_units)
+
+    @property
+    def refills(self) -> int:
+        """How many refills ``granted_units`` counts."""
+        return int(self.granted_units) // self.grant.units - 1
 
     def __attrs_post_init__(self) -> None:
-        total = add_units(
-            add_units(self.drawn_units, self.remaining_units), self.expired_units
-        )
-        if total != self.grant.units:
+        grant = self.grant
+        granted = self.granted_units
+        # Ints, not Decimal `%`, which would read the ambient decimal context.
+        times, extra = divmod(int(granted), grant.units)
+        if (
+            granted != int(granted)
+            or extra
+            or times < 1
+            or (times > 1 and (grant.recurrence is None or self.status == "pending"))
+        ):
             raise ValidationError(
-                f"drawn, remaining and expired units must add up to the grant's "
-                f"{self.grant.units} units",
+                f"must be the grant's {grant.units} units times 1 + its refills so "
+                f"far: {grant.units} for a grant that does not recur or is pending",
+                path="granted_units",
+                value=granted,
+            )
+        total = add_units(
+            add_units(self.drawn_units, self.remaining_units),
+            add_units(self.expired_units, self.forfeited_units),
+        )
+        if total != granted:
+            raise ValidationError(
+                f"drawn, remaining, expired and forfeited units must add up to the "
+                f"{granted} granted units",
+                path="remaining_units",
+                value=self.remaining_units,
+            )
+        cap = grant.units + grant.max_rollover
+        if self.remaining_units > cap:
+            raise ValidationError(
+                f"must not exceed units + max_rollover ({cap}): no refill leaves more",
                 path="remaining_units",
                 value=self.remaining_units,
             )
@@ -189,14 +341,16 @@ class GrantState:
             ("drawn_units", self.drawn_units, self.status == "pending"),
             ("remaining_units", self.remaining_units, self.status == "expired"),
             ("expired_units", self.expired_units, self.status != "expired"),
+            ("forfeited_units", self.forfeited_units, granted == grant.units),
         )
         for path, value, must_be_zero in wrong:
             if must_be_zero and value:
-                raise ValidationError(
-                    f"must be 0 for a grant that is {self.status}",
-                    path=path,
-                    value=value,
+                reason = (
+                    "before any refill"
+                    if path == "forfeited_units"
+                    else f"for a grant that is {self.status}"
                 )
+                raise ValidationError(f"must be 0 {reason}", path=path, value=value)
 
 
 def _event_index(value: object) -> int:
@@ -257,7 +411,8 @@ class BurnDown:
 
     - ``at``: the instant of the result (see Rule 4 of this module); ``None`` only
       when no ``at`` was given and nothing was consumed.
-    - ``grants``: one `GrantState` per grant, in the order the grants were given.
+    - ``grants``: one `GrantState` per grant, in the order the grants were given,
+      each with the refills its grant had by ``at`` (none without an ``at``).
     - ``balance``: the sum of ``remaining_units`` over the ``active`` grants.
     - ``consumed_units``: what the counted events consumed, ``drawn_units`` of it
       from grants and ``overage_units`` from none.
@@ -291,6 +446,15 @@ class BurnDown:
             drawn[grant_id] = ZERO
             if state.status == "active":
                 balance = add_units(balance, state.remaining_units)
+            refills = 0 if self.at is None else state.grant.refills_by(self.at)
+            if state.refills != refills:
+                units = state.grant.units
+                raise ValidationError(
+                    f"must be {units * (1 + refills)}: the grant's {units} units "
+                    f"and its {refills} refills by at",
+                    path=f"grants[{index}].granted_units",
+                    value=state.granted_units,
+                )
         for index, draw in enumerate(self.draws):
             if draw.grant_id not in drawn:
                 raise ValidationError(
@@ -369,31 +533,15 @@ def _check_grants(grants: object, meter_id: str) -> list[CreditGrant]:
             )
         first_of[grant.id] = index
         checked.append(grant)
-        total += grant.units
+        total += grant.units + grant.max_rollover  # what a refill can leave
     if total > _fields.MAX_CREDITED_UNITS:
         raise ValidationError(
-            "hold more than 1E+29 - 1 units in all: a balance must stay below 1E+29",
+            "hold more than 1E+29 - 1 units in all (units, plus max_rollover for "
+            "recurring grants): a balance must stay below 1E+29",
             path="grants",
             value=f"{len(checked)} grants of {total} units",
         )
     return checked
-
-
-#: Stands in for a missing expiry in sort keys; the flag before it already puts
-#: grants without expiry last, so the value only has to be comparable.
-_NEVER = datetime.max.replace(tzinfo=timezone.utc)
-
-
-def _draw_key(grant: CreditGrant) -> tuple[Any, ...]:
-    """Rule 3 as a sort key."""
-    expires_at = grant.expires_at
-    return (
-        grant.priority,
-        expires_at is None,
-        _NEVER if expires_at is None else expires_at,
-        grant.effective_at,
-        grant.id,
-    )
 
 
 def burn_down(
@@ -409,7 +557,8 @@ def burn_down(
 
     Grants are drawn in the order of Rule 3 of this module: lower ``priority``,
     then earlier ``expires_at`` (no expiry last), then earlier ``effective_at``,
-    then ``id``. ``events`` is read once, in log order; the customer's matching
+    then ``id``; a recurring grant is refilled as the replay reaches its refills
+    (Rule 7). ``events`` is read once, in log order; the customer's matching
     events are kept (one small entry each) to be replayed in time order.
 
     >>> from datetime import datetime, timezone
@@ -458,85 +607,21 @@ def burn_down(
             window.reset()
     uses.sort(key=itemgetter(0, 1))
 
-    # Grants wait in `pending` (by effective_at) until an event reaches them, then
-    # sit in `ready`, a heap in draw order; a grant leaves it when it is spent or
-    # found expired at the top.
-    pending = sorted(range(len(checked)), key=lambda i: checked[i].effective_at)
-    keys = [_draw_key(grant) for grant in checked]
-    ready: list[tuple[tuple[Any, ...], int]] = []
-    remaining = [Decimal(grant.units) for grant in checked]
-    draws: list[Draw] = []
-    consumed = ZERO
-    overage = ZERO
-    last: datetime | None = None
-    next_pending = 0
-    for moment, index, need in uses:
-        if until is not None and moment > until:
-            break
-        last = moment
-        consumed = add_units(consumed, need)
-        while (
-            next_pending < len(pending)
-            and checked[pending[next_pending]].effective_at <= moment
-        ):
-            grant_index = pending[next_pending]
-            heapq.heappush(ready, (keys[grant_index], grant_index))
-            next_pending += 1
-        while need and ready:
-            grant_index = ready[0][1]
-            grant = checked[grant_index]
-            if grant.expires_at is not None and grant.expires_at <= moment:
-                heapq.heappop(ready)  # expired: what is left is gone
-                continue
-            take = min(need, remaining[grant_index])
-            left = subtract_units(remaining[grant_index], take)
-            need = subtract_units(need, take)
-            draws.append(Draw(event_index=index, grant_id=grant.id, units=take))
-            if left:
-                remaining[grant_index] = left
-            else:
-                remaining[grant_index] = ZERO  # 0, not 0.00: it reads better
-                heapq.heappop(ready)
-        if need:
-            overage = add_units(overage, need)
-            draws.append(Draw(event_index=index, grant_id=None, units=need))
-
-    as_of = until if until is not None else last
+    replayed = replay(checked, uses)
+    as_of = until if until is not None else replayed.last
     states = [
-        _state_of(grant, left, as_of)
-        for grant, left in zip(checked, remaining, strict=True)
+        GrantState(grant=grant, **replayed.ledger.state(i, as_of))
+        for i, grant in enumerate(checked)
     ]
     balance = sum_units(s.remaining_units for s in states if s.status == "active")
     return BurnDown(
         at=as_of,
         grants=states,
         balance=balance,
-        consumed_units=consumed,
-        overage_units=overage,
-        draws=draws,
-    )
-
-
-def _state_of(grant: CreditGrant, left: Decimal, as_of: datetime | None) -> GrantState:
-    drawn = subtract_units(Decimal(grant.units), left)
-    if as_of is not None and as_of < grant.effective_at:
-        status: GrantStatus = "pending"
-    elif (
-        as_of is not None and grant.expires_at is not None and grant.expires_at <= as_of
-    ):
-        return GrantState(
-            grant=grant,
-            status="expired",
-            drawn_units=drawn,
-            remaining_units=ZERO,
-            expired_units=left,
-        )
-    else:
-        status = "active"
-    return GrantState(
-        grant=grant,
-        status=status,
-        drawn_units=drawn,
-        remaining_units=left,
-        expired_units=ZERO,
+        consumed_units=replayed.consumed,
+        overage_units=replayed.overage,
+        draws=[
+            Draw(event_index=index, grant_id=grant_id, units=units)
+            for index, grant_id, units in replayed.draws
+        ],
     )

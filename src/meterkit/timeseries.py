@@ -46,6 +46,7 @@ import attrs
 from . import _fields
 from ._chunks import Chunk
 from ._fields import UTC, format_timestamp, parse_id, parse_timestamp
+from ._localtime import offsets, wall_instant
 from ._sentinel import Sentinel
 from ._tally import Tally
 from ._units import parse_units
@@ -224,7 +225,6 @@ def _period(start: object, end: object, *, empty_ok: bool) -> tuple[datetime, da
 # order like the buckets' instants.
 Key = tuple[datetime, int]
 
-_MICROSECOND = timedelta(microseconds=1)
 # More than the largest jump of any clock in the time zone database (Samoa
 # skipped 2011-12-30; Alaska repeated a day in 1867).
 _SLACK = timedelta(days=3)
@@ -270,19 +270,6 @@ class _Calendar:
             )
         return naive.replace(year=naive.year + 1)
 
-    def _offsets(self, naive: datetime) -> tuple[timedelta, timedelta]:
-        """UTC offsets of ``naive`` read on the first and on the second pass.
-
-        Per PEP 495 they differ only around a transition: first > second in a
-        repeated stretch (clocks went back), first < second in a skipped one.
-        """
-        first = naive.replace(tzinfo=self.zone).utcoffset()
-        second = naive.replace(tzinfo=self.zone, fold=1).utcoffset()
-        # ZoneInfo and timezone.utc give every datetime an offset.
-        assert first is not None
-        assert second is not None
-        return first, second
-
     def key(self, instant: datetime) -> Key:
         """The key of the bucket holding ``instant`` (OverflowError near the limits
         of `datetime`)."""
@@ -291,7 +278,7 @@ class _Calendar:
         # The second pass of a repeated hour is its own bucket; a second pass that
         # began after the hour mark (a 30-minute shift) belongs to the hour's bucket.
         if local.fold and self.hourly:
-            first, second = self._offsets(start)
+            first, second = offsets(start, self.zone)
             if first > second:
                 return (start, 1)
         return (start, 0)
@@ -300,23 +287,11 @@ class _Calendar:
         """The first instant whose key is ``key``; None when no instant has it
         (an hour the clocks skip entirely)."""
         naive, fold = key
-        first, second = self._offsets(naive)
-        if first >= second:
-            # The local start exists (once, or twice in a repeated stretch).
-            return (naive - (second if fold else first)).replace(tzinfo=UTC)
-        # The local start is in a skipped stretch: the bucket starts at the
-        # transition, the first instant whose local time is at or after ``naive``.
-        # The transition lies in (naive - second, naive - first]; search it.
-        low = (naive - second).replace(tzinfo=UTC)
-        high = (naive - first).replace(tzinfo=UTC)
-        while high - low > _MICROSECOND:
-            middle = low + (high - low) // 2
-            local = middle.astimezone(self.zone).replace(tzinfo=None)
-            if local >= naive:
-                high = middle
-            else:
-                low = middle
-        return high if self.key(high) == key else None
+        if fold:
+            return (naive - offsets(naive, self.zone)[1]).replace(tzinfo=UTC)
+        # A local start the clocks skip starts at the transition (`_localtime`).
+        instant = wall_instant(naive, self.zone)
+        return instant if self.key(instant) == key else None
 
     def bound(self, instant: datetime, path: str, value: object) -> Key:
         try:
@@ -356,7 +331,7 @@ class _Calendar:
             for fold in (0, 1) if self.hourly else (0,):
                 key = (naive, fold)
                 if fold:
-                    pass_one, pass_two = self._offsets(naive)
+                    pass_one, pass_two = offsets(naive, self.zone)
                     if pass_one <= pass_two:
                         continue  # not a repeated hour
                 try:

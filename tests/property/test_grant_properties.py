@@ -8,12 +8,15 @@ carried between grants but what is left of each.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
+import itertools
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,9 +32,14 @@ from meterkit import (
     UniqueAggregation,
     aggregate,
     burn_down,
+    from_dict,
+    from_json,
     matches,
+    to_dict,
+    to_json,
     usage,
 )
+from meterkit._recurrence import Refills
 
 from . import engine_strategies as es
 
@@ -449,3 +457,433 @@ def test_bad_input_raises_only_meterkit_errors(
     # Fails when anything but a MeterkitError escapes.
     with contextlib.suppress(MeterkitError):
         burn_down(meter, grants, log, at=at, **selection)  # type: ignore[arg-type]
+
+
+# Recurring grants -----------------------------------------------------------------
+#
+# The oracle below steps through every refill one by one with plain loops (the
+# library counts them from the calendar and applies several at once), resolves a
+# local time by trying it (`ref_wall_instant`, a scan minute by minute where the
+# library bisects), and draws with `ref_key` as above.
+
+ZONES = ("UTC", "America/New_York", "Europe/Paris", "Australia/Lord_Howe")
+#: Local wall times the refills should land on, with the zone that makes them
+#: tricky: times the clocks skip or repeat there, month ends, a leap day.
+TRICKY = (
+    (datetime(2025, 3, 9, 2, 30), "America/New_York"),  # skipped
+    (datetime(2024, 11, 3, 1, 30), "America/New_York"),  # repeated
+    (datetime(2024, 3, 31, 2, 30), "Europe/Paris"),  # skipped
+    (datetime(2024, 10, 27, 2, 30), "Europe/Paris"),  # repeated
+    (datetime(2024, 10, 6, 2, 15), "Australia/Lord_Howe"),  # skipped (30 minutes)
+    (datetime(2024, 4, 7, 1, 45), "Australia/Lord_Howe"),  # repeated
+    (datetime(2024, 2, 29, 12, 0), "UTC"),
+    (datetime(2024, 3, 31, 0, 0), "UTC"),
+    (datetime(2024, 5, 15, 9, 10), "UTC"),
+)
+RECURRENCES = ("day", "week", "month", "month", "year")
+UTC = timezone.utc
+#: The first instant events fall on; they spread over 450 days from it.
+FIRST = datetime(2024, 1, 20, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+SUM_METER = Meter(
+    id=es.METER_ID,
+    name="Tokens",
+    filter=Filter(),
+    aggregation=PropertyAggregation(func="sum", property="tokens"),
+    created_at=es.T0,
+)
+
+
+def zone_of(name: str) -> tzinfo:
+    return UTC if name == "UTC" else ZoneInfo(name)
+
+
+def ref_step(local: datetime, recurrence: str, k: int) -> datetime:
+    """The naive ``local`` moved by ``k`` intervals (back when negative), the day
+    clamped to the month's end."""
+    if recurrence in ("day", "week"):
+        return local + timedelta(days=k if recurrence == "day" else 7 * k)
+    months = k if recurrence == "month" else 12 * k
+    year, month = divmod(local.month - 1 + months, 12)
+    year += local.year
+    last = calendar.monthrange(year, month + 1)[1]
+    return local.replace(year=year, month=month + 1, day=min(local.day, last))
+
+
+@st.composite
+def recurring_grants(
+    draw: st.DrawFn, grant_id: str = GRANT_IDS[0], rollover: bool = True
+) -> CreditGrant:
+    """A recurring grant whose first, second or third refill lands on a tricky
+    local time (in its zone, more often than not)."""
+    tricky, name = draw(st.sampled_from(TRICKY))
+    name = draw(st.sampled_from((name, name, *ZONES)))
+    recurrence = draw(st.sampled_from(RECURRENCES))
+    local = ref_step(tricky, recurrence, -draw(st.integers(0, 3)))
+    local += timedelta(minutes=15) * draw(st.sampled_from((0, 0, 0, 1, 97)))
+    effective_at = local.replace(tzinfo=zone_of(name)).astimezone(UTC)
+    expires_at = None
+    if draw(st.booleans()):
+        expires_at = effective_at + timedelta(hours=draw(st.integers(1, 400 * 24)))
+    return CreditGrant(
+        id=grant_id,
+        units=draw(st.integers(1, 50)),
+        effective_at=effective_at,
+        expires_at=expires_at,
+        priority=draw(st.integers(0, 1)),
+        recurrence=recurrence,
+        timezone=name,
+        max_rollover=draw(st.sampled_from((0, 1, 10, 100))) if rollover else 0,
+    )
+
+
+@st.composite
+def one_off_grants(draw: st.DrawFn, grant_id: str) -> CreditGrant:
+    effective_at = FIRST + timedelta(days=draw(st.integers(-30, 400)))
+    expires_at = None
+    if draw(st.booleans()):
+        expires_at = effective_at + timedelta(days=draw(st.integers(1, 60)))
+    return CreditGrant(
+        id=grant_id,
+        units=draw(st.integers(1, 100)),
+        effective_at=effective_at,
+        expires_at=expires_at,
+        priority=draw(st.integers(0, 1)),
+    )
+
+
+def wire(instant: datetime, tokens: object) -> dict[str, Any]:
+    return {
+        "name": "llm",
+        "timestamp": instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "external_customer_id": "acme",
+        "metadata": {"tokens": tokens},
+    }
+
+
+@st.composite
+def refill_logs(
+    draw: st.DrawFn, grants: list[CreditGrant]
+) -> tuple[list[dict[str, Any]], datetime | None]:
+    """A log of sum events around the grants, often right at (or a microsecond
+    off) a refill or a grant's bounds, and an instant ``at`` (or None)."""
+    special = [
+        instant
+        for grant in grants
+        for instant in (
+            grant.effective_at,
+            grant.expires_at,
+            *(grant.refill_at(k) for k in range(1, 5)),
+            *(ref_refills(grant, most=4) if grant.recurrence else ()),
+        )
+        if instant is not None
+    ]
+    nudges = st.sampled_from((-MICROSECOND, timedelta(0), timedelta(0), MICROSECOND))
+    instants = st.one_of(
+        st.builds(
+            lambda k: FIRST + timedelta(minutes=15) * k, st.integers(0, 450 * 96)
+        ),
+        st.builds(lambda at, nudge: at + nudge, st.sampled_from(special), nudges),
+    )
+    tokens = st.one_of(st.integers(0, 60), st.sampled_from((0.25, 2.5)))
+    log = [wire(at, n) for at, n in draw(st.lists(st.tuples(instants, tokens)))]
+    return log, draw(st.one_of(st.none(), instants))
+
+
+def ref_wall_instant(naive: datetime, name: str) -> datetime:
+    """The instant of the local time ``naive``: its first pass when the clocks show
+    it twice, else the first minute at which they show it or later."""
+    zone = zone_of(name)
+    instant = naive.replace(tzinfo=zone).astimezone(UTC)  # fold=0: the first pass
+    if instant.astimezone(zone).replace(tzinfo=None) == naive:
+        return instant
+    probe = instant - timedelta(hours=3)
+    while probe.astimezone(zone).replace(tzinfo=None) < naive:
+        probe += timedelta(minutes=1)
+    return probe
+
+
+def ref_refills(
+    grant: CreditGrant,
+    until: datetime | None = None,
+    most: int = -1,
+) -> list[datetime]:
+    """The refills of ``grant`` at or before ``until`` (the first ``most`` of them
+    when given), stepping one at a time."""
+    assert grant.recurrence is not None
+    local = grant.effective_at.astimezone(zone_of(grant.timezone))
+    local = local.replace(tzinfo=None, fold=0)
+    found: list[datetime] = []
+    for k in itertools.count(1):
+        naive = ref_step(local, grant.recurrence, k)
+        instant = ref_wall_instant(naive, grant.timezone)
+        if (
+            (until is not None and instant > until)
+            or (grant.expires_at is not None and instant >= grant.expires_at)
+            or len(found) == most
+        ):
+            return found
+        found.append(instant)
+    raise AssertionError("unreachable")
+
+
+def ref_burn_down(
+    grants: list[CreditGrant],
+    needs: list[tuple[int, datetime, Fraction]],
+    as_of: datetime | None,
+) -> tuple[list[tuple[int, str | None, Fraction]], dict[str, tuple[Any, ...]]]:
+    """Draws, and each grant's (status, drawn, remaining, expired, granted,
+    forfeited) as of ``as_of``, refills applied one by one before the events at
+    their instant."""
+    left = {g.id: Fraction(g.units) for g in grants}
+    drawn = dict.fromkeys(left, Fraction(0))
+    granted = {g.id: Fraction(g.units) for g in grants}
+    forfeited = dict.fromkeys(left, Fraction(0))
+    timeline: list[tuple[datetime, int, int, Any]] = []
+    if as_of is not None:
+        for grant in grants:
+            if grant.recurrence is not None:
+                timeline += [(at, 0, 0, grant) for at in ref_refills(grant, as_of)]
+    timeline += [(need[1], 1, n, need) for n, need in enumerate(needs)]
+    timeline.sort(key=lambda item: item[:3])
+    draws: list[tuple[int, str | None, Fraction]] = []
+    for moment, kind, _, item in timeline:
+        if kind == 0:
+            grant = item
+            kept = min(left[grant.id], grant.max_rollover)
+            forfeited[grant.id] += left[grant.id] - kept
+            left[grant.id] = kept + grant.units
+            granted[grant.id] += grant.units
+            continue
+        index, _, need = item
+        for grant in sorted(grants, key=ref_key):
+            if need and ref_in_force(grant, moment) and left[grant.id]:
+                take = min(need, left[grant.id])
+                left[grant.id] -= take
+                drawn[grant.id] += take
+                need -= take
+                draws.append((index, grant.id, take))
+        if need:
+            draws.append((index, None, need))
+    states = {}
+    for grant in grants:
+        rest = left[grant.id]
+        if as_of is not None and as_of < grant.effective_at:
+            status = "pending"
+        elif as_of is not None and grant.expires_at and grant.expires_at <= as_of:
+            status = "expired"
+        else:
+            status = "active"
+        expired = rest if status == "expired" else 0
+        states[grant.id] = (
+            status,
+            drawn[grant.id],
+            rest - expired,
+            expired,
+            granted[grant.id],
+            forfeited[grant.id],
+        )
+    return draws, states
+
+
+def needs_of(log: list[dict[str, Any]], at: datetime | None) -> list[Any]:
+    """(index, time, units) of the sum events up to ``at``, in replay order."""
+    needs = [
+        (index, time_of(event), Fraction(str(event["metadata"]["tokens"])))
+        for index, event in enumerate(log)
+        if at is None or time_of(event) <= at
+    ]
+    return sorted(needs, key=lambda need: (need[1], need[0]))
+
+
+@given(grant=recurring_grants())
+def test_refill_instants_follow_the_stepping_oracle(grant: CreditGrant) -> None:
+    expected = ref_refills(grant, most=6)
+    got = [grant.refill_at(k) for k in range(1, 7)]
+    assert got[: len(expected)] == expected
+    assert all(later is None for later in got[len(expected) :])
+    for k, instant in enumerate(expected, start=1):
+        assert grant.refills_by(instant) == k
+        assert grant.refills_by(instant - MICROSECOND) == k - 1
+    assert grant.refills_by(grant.effective_at) == 0
+
+
+@given(
+    grant=recurring_grants(),
+    offset=st.integers(-3, 3),
+    days=st.integers(-10, 800),
+    minutes=st.integers(0, 24 * 60),
+)
+def test_the_count_of_refills_does_not_depend_on_its_estimate(
+    grant: CreditGrant, offset: int, days: int, minutes: int
+) -> None:
+    # The calendar estimate only saves steps: the count corrects it either way.
+    class Misjudged(Refills):
+        __slots__ = ()
+
+        def _estimate(self, moment: datetime) -> int:
+            return super()._estimate(moment) + offset
+
+    moment = grant.effective_at + timedelta(days=days, minutes=minutes)
+    assert grant.recurrence is not None
+    zone = zone_of(grant.timezone)
+    arguments = (grant.effective_at, grant.expires_at, grant.recurrence, zone)
+    expected = len(ref_refills(grant, moment))
+    assert Refills(*arguments).count(moment) == expected
+    assert Misjudged(*arguments).count(moment) == expected
+    assert grant.refills_by(moment) == expected
+
+
+@st.composite
+def grant_mixes(draw: st.DrawFn) -> list[CreditGrant]:
+    """One to three grants, at least one recurring."""
+    ids = draw(
+        st.lists(st.sampled_from(GRANT_IDS), unique=True, min_size=1, max_size=3)
+    )
+    grants = [draw(recurring_grants(ids[0]))]
+    for grant_id in ids[1:]:
+        grants.append(
+            draw(st.one_of(recurring_grants(grant_id), one_off_grants(grant_id)))
+        )
+    return draw(st.permutations(grants))
+
+
+@settings(max_examples=2 * settings().max_examples)
+@given(grants=grant_mixes(), data=st.data())
+def test_refills_follow_the_one_by_one_oracle(
+    grants: list[CreditGrant], data: st.DataObject
+) -> None:
+    log, at = data.draw(refill_logs(grants))
+    result = burn_down(SUM_METER, grants, log, at=at)
+    needs = needs_of(log, at)
+    assert result.at == (
+        at if at is not None else max((n[1] for n in needs), default=None)
+    )
+    draws, states = ref_burn_down(grants, needs, result.at)
+    assert [(d.event_index, d.grant_id, Fraction(d.units)) for d in result.draws] == (
+        draws
+    )
+    for state in result.grants:
+        got = (
+            state.status,
+            state.drawn_units,
+            state.remaining_units,
+            state.expired_units,
+            state.granted_units,
+            state.forfeited_units,
+        )
+        assert got[:1] + tuple(map(Fraction, got[1:])) == states[state.grant.id]
+        # Never more drawn than granted, never more left than a refill leaves.
+        assert 0 <= state.drawn_units <= state.granted_units
+        assert state.remaining_units <= state.grant.units + state.grant.max_rollover
+    assert result.balance >= 0
+    assert result.balance == sum(
+        s.remaining_units for s in result.grants if s.status == "active"
+    )
+    assert result.overage_units == sum(d[2] for d in draws if d[1] is None)
+
+
+CHAIN_IDS = tuple(f"00000000-0000-4000-8000-{n:012x}" for n in range(1, 1000))
+
+
+@given(grant=recurring_grants(rollover=False), data=st.data())
+def test_without_rollover_a_recurring_grant_is_a_chain_of_one_period_grants(
+    grant: CreditGrant, data: st.DataObject
+) -> None:
+    # With max_rollover == 0 a refill forfeits what is left and starts afresh: the
+    # grants a user would write by hand, one per period, each in force from one
+    # refill to the next (or the grant's expiry). Alone, so that the chain's
+    # expiries (which Rule 3 reads) cannot reorder it against other grants.
+    log, at = data.draw(refill_logs([grant]))
+    result = burn_down(SUM_METER, [grant], log, at=at)
+    horizon = result.at or grant.effective_at
+    starts = [grant.effective_at, *ref_refills(grant, horizon)]
+    after = ref_refills(grant, most=len(starts))[len(starts) - 1 :]
+    ends = [*starts[1:], after[0] if after else grant.expires_at]
+    chain = [
+        CreditGrant(
+            id=CHAIN_IDS[k],
+            units=grant.units,
+            effective_at=start,
+            expires_at=end,
+            priority=grant.priority,
+        )
+        for k, (start, end) in enumerate(zip(starts, ends, strict=True))
+    ]
+    by_hand = burn_down(SUM_METER, chain, log, at=at)
+    assert [(d.event_index, d.grant_id is None, d.units) for d in result.draws] == [
+        (d.event_index, d.grant_id is None, d.units) for d in by_hand.draws
+    ]
+    assert result.overage_units == by_hand.overage_units
+    assert result.consumed_units == by_hand.consumed_units
+    state = result.grants[0]
+    if result.at is None:
+        assert state.granted_units == grant.units
+        return
+    assert result.balance == by_hand.balance
+    assert state.granted_units == grant.units * len(chain)
+    assert state.drawn_units == sum(s.drawn_units for s in by_hand.grants)
+    # What each period left at its end is what the refill forfeited.
+    *ended, current = by_hand.grants
+    assert state.forfeited_units == sum(s.expired_units for s in ended)
+    assert (state.status, state.remaining_units, state.expired_units) == (
+        current.status,
+        current.remaining_units,
+        current.expired_units,
+    )
+
+
+@given(
+    recurrence=st.one_of(
+        st.none(),
+        st.sampled_from(RECURRENCES),
+        st.text(max_size=6),
+        st.integers(),
+        st.booleans(),
+    ),
+    zone=st.one_of(
+        st.sampled_from(ZONES), st.text(max_size=12), st.none(), st.integers()
+    ),
+    max_rollover=st.one_of(
+        st.integers(-5, 10**30),
+        st.floats(allow_nan=False),
+        st.booleans(),
+        st.text(max_size=3),
+        st.none(),
+    ),
+)
+def test_recurrence_fields_are_refused_by_name(
+    recurrence: object, zone: object, max_rollover: object
+) -> None:
+    error: MeterkitError | None = None
+    try:
+        value = CreditGrant(
+            id=GRANT_IDS[0],
+            units=10,
+            effective_at=es.T0,
+            recurrence=recurrence,
+            timezone=zone,
+            max_rollover=max_rollover,
+        )
+    except MeterkitError as exc:
+        error = exc
+    if error is not None:
+        assert error.path in ("recurrence", "timezone", "max_rollover")
+        assert str(error).startswith(f"{error.path}: ")
+        return
+    assert value.recurrence in (None, "day", "week", "month", "year")
+    assert isinstance(value.timezone, str)
+    assert type(value.max_rollover) is int
+    assert 0 <= value.max_rollover < 10**29
+    assert value.recurrence is not None or value.max_rollover == 0
+
+
+@given(
+    grant=st.one_of(recurring_grants(), one_off_grants(GRANT_IDS[1])),
+    style=st.sampled_from(("wire", "camel")),
+)
+def test_grants_round_trip_in_both_styles(
+    grant: CreditGrant, style: Literal["wire", "camel"]
+) -> None:
+    assert from_dict(CreditGrant, to_dict(grant, style=style), style=style) == grant
+    assert from_json(CreditGrant, to_json(grant, style=style), style=style) == grant
