@@ -1,0 +1,490 @@
+"""One query plan for every SQL query: scope, verdicts, dedup, resets, tallies.
+
+The plan is the fold's table of verdicts (`_verdicts`) written as common table
+expressions, in the same order:
+
+| CTE      | what it holds                                                         |
+|----------|-----------------------------------------------------------------------|
+| `src`    | the events in scope, with their group key ``g`` (one customer, or     |
+|          | each customer of `usage_by_customer`); for DuckDB every metadata path |
+|          | the meter reads, extracted in one parse (``js``)                      |
+| `cls`    | each event's kind (``C`` counted, ``K`` credit, ``R`` reset, ``N``    |
+|          | anything else), its contribution, and ``bad``: a check failed         |
+| `kept`   | dedup: of the events of a group sharing an ``external_id``, the first |
+|          | in ``seq`` order, whatever its kind                                   |
+| `win`    | (usage) only the events after the group's last kept reset             |
+| `counted`| the counted events; ``rn = 1`` marks the latest reading of a bucket   |
+| `cons`   | per group (or bucket): count, exact sums, extremes, latest, distinct  |
+| `cred`   | per group: total and lowest prefix sum of all, non-rollover and       |
+|          | rollover credits (the clamped running sum is ``S_n - min(0, min S_k)``)|
+| `bad`    | the smallest ``seq`` of an event whose checks failed                  |
+
+Rule 1: checks run on every event in scope, before dedup and resets, as in the
+fold; the runner re-reads the first bad event through the fold to raise the
+fold's own error (`sql._refusal`).
+Rule 2: the engine returns one small row per group (or bucket); Python turns it
+into a `_tally.Tally` (`tally_of`), so ``avg`` divides and ``unique`` keys values
+exactly as the fold does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ._sql_dialects import DUCKDB_DECIMAL, DUCKDB_SCALE, Dialect, DuckDB, literal
+from ._tally import Tally
+from ._units import UNITS, ZERO, add_units
+from ._verdicts import CREDITED_EVENT, RESET_EVENT
+from .matching import unique_key
+from .meters import (
+    CountAggregation,
+    Filter,
+    FilterClause,
+    Meter,
+    UniqueAggregation,
+)
+
+__all__: list[str] = []
+
+_FIELDS = ("name", "source", "timestamp")
+_OPS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+# The metadata keys of a system event for this meter.
+_SYSTEM_PATHS = (("meter_id",), ("units",), ("rollover",))
+
+
+def steps_of(prop: str) -> tuple[str, ...]:
+    return tuple(prop.removeprefix("metadata.").split("."))
+
+
+class Plan:
+    """The SQL of one meter in one dialect, built once for a query."""
+
+    def __init__(self, meter: Meter, dialect: Dialect, table: str) -> None:
+        self.meter = meter
+        self.d = dialect
+        self.table = table
+        self.func = meter.aggregation.func
+        aggregation = meter.aggregation
+        self.prop: str | None = (
+            None if isinstance(aggregation, CountAggregation) else aggregation.property
+        )
+        # The metadata paths the meter reads, each extracted once (DuckDB's slots).
+        self.paths: list[tuple[str, ...]] = list(_SYSTEM_PATHS)
+        self.clauses: list[FilterClause] = []
+
+    # -- reading values ---------------------------------------------------------
+    def value(self, prop: str) -> str:
+        steps = steps_of(prop)
+        if steps not in self.paths:
+            self.paths.append(steps)
+        return self.d.metadata_value(steps, self.paths.index(steps))
+
+    def meta(self, key: str) -> str:
+        return self.value(key)
+
+    # -- the filter (tri-state, Rule 4 of `_sql_dialects`) ----------------------
+    def filter(self, filter_: Filter) -> str:
+        parts = [
+            self.filter(c) if isinstance(c, Filter) else self.clause(c)
+            for c in filter_.clauses
+        ]
+        if not parts:
+            return "1"
+        result = parts[-1]
+        # and: a false or failing part decides; or: a true or failing part does.
+        stop = "1" if filter_.conjunction == "and" else "0"
+        for part in reversed(parts[:-1]):
+            result = f"(CASE WHEN ({part}) = {stop} THEN {result} ELSE {part} END)"
+        return result
+
+    def clause(self, clause: FilterClause) -> str:
+        index = len(self.clauses)
+        self.clauses.append(clause)
+        prop, op, expected = clause.property, clause.operator, clause.value
+        d, p = self.d, self.d.p
+        if prop in _FIELDS:
+            test = self.field_test(prop, op, expected)
+            return f"(CASE WHEN {test} THEN 1 ELSE 0 END)"
+        j = self.value(prop)
+        if op in ("like", "not_like"):
+            needle = expected if isinstance(expected, str) else _text(expected)
+            text = d.like_text(j)
+            found = d.contains(text, p(needle))
+            test = f"({text}) IS NOT NULL AND " + (
+                f"{found}" if op == "like" else f"NOT ({found})"
+            )
+        elif isinstance(expected, bool):
+            test = (
+                f"{d.is_bool(j)} AND {d.bool_of(j)} {_OPS[op]} {p(expected)}"
+                if op in ("eq", "ne")
+                else "FALSE"
+            )
+        elif isinstance(expected, int):
+            test = (
+                f"{d.is_number(j)} AND {d.number_for_compare(j)} {_OPS[op]} "
+                f"{p(expected)}"
+            )
+        else:
+            test = f"{d.is_string(j)} AND " + d.string_order(
+                d.string_of(j), _OPS[op], p(expected)
+            )
+        bad = d.non_finite(j)
+        error = f"WHEN {bad} THEN {2 + index} " if bad else ""
+        return f"(CASE {error}WHEN {test} THEN 1 ELSE 0 END)"
+
+    def field_test(self, prop: str, op: str, expected: object) -> str:
+        d, p = self.d, self.d.p
+        if prop == "timestamp":
+            epoch = d.epoch_seconds("ts")
+            if op in ("like", "not_like"):
+                found = d.contains(
+                    f"CAST({epoch} AS {d.text_type})", p(_text(expected))
+                )
+                return found if op == "like" else f"NOT ({found})"
+            if isinstance(expected, bool) or not isinstance(expected, int):
+                return "FALSE"
+            return f"{epoch} {_OPS[op]} {p(expected)}"
+        column = prop  # name or source: always a string
+        if op in ("like", "not_like"):
+            found = d.contains(column, p(_text(expected)))
+            return found if op == "like" else f"NOT ({found})"
+        if not isinstance(expected, str):
+            return "FALSE"
+        return d.string_order(column, _OPS[op], p(expected))
+
+    # -- what a counted event contributes --------------------------------------
+    def contribution(self) -> tuple[str, list[str], str]:
+        """``(counts, columns, bad)``: when a passing user event is counted, the
+        columns of its contribution, and when its value is refused."""
+        d = self.d
+        if self.prop is None:
+            return "TRUE", [], "FALSE"
+        j = self.value(self.prop)
+        if isinstance(self.meter.aggregation, UniqueAggregation):
+            text = d.json_text(j)
+            columns = [
+                f"CASE WHEN {j} IS NOT NULL AND {d.json_type(j)} <> "
+                f"{literal('NULL' if isinstance(d, DuckDB) else 'null')}"
+                f" THEN {text} END AS utext"
+            ]
+            bad = d.non_finite(j) or "FALSE"
+            return "TRUE", columns, bad
+        number = d.is_number(j)
+        sums = self.func in ("sum", "avg")
+        if isinstance(d, DuckDB):
+            is_int = d.is_int(j)
+            as_int = f"TRY_CAST(CAST({j} AS VARCHAR) AS HUGEINT)"
+            dbl = d.double_of(j)
+            text = f"CAST({dbl} AS VARCHAR)"
+            columns = [
+                f"CASE WHEN {is_int} THEN {as_int} END AS vi",
+                f"CASE WHEN NOT {is_int} THEN {dbl} END AS vd",
+            ]
+            bad_int = f"({as_int} IS NULL OR {as_int} < 0 OR {as_int} >= 1e29)"
+            bad_double = (
+                f"(isinf({dbl}) OR isnan({dbl}) OR {dbl} < 0"
+                f" OR {dbl} >= CAST(1e29 AS DOUBLE)"
+                f" OR ({dbl} > 0 AND {dbl} < CAST(1e-28 AS DOUBLE))"
+            )
+            if sums:
+                scale = d.double_scale(text)
+                columns += [
+                    f"CASE WHEN NOT {is_int} THEN TRY_CAST({text} AS {DUCKDB_DECIMAL})"
+                    " END AS vdec",
+                    f"CASE WHEN NOT {is_int} THEN {scale} END AS vscale",
+                ]
+                # DuckDB's limit, not the fold's: refused with an InexactError.
+                bad_double += (
+                    f" OR {dbl} >= CAST(1e18 AS DOUBLE) OR {scale} > {DUCKDB_SCALE}"
+                )
+            bad = f"(CASE WHEN {is_int} THEN {bad_int} ELSE {bad_double}) END)"
+            return number, columns, bad
+        n = d.number_for_compare(j)
+        columns = [f"{n} AS vn"]
+        bad = (
+            f"({n} < 0 OR {n} >= 1e29 OR ({n} > 0 AND {n} < 1e-28) OR (scale({n}) > 21"
+            f" AND length(ltrim(replace(CAST(trim_scale({n}) AS text), '.', ''), '0'))"
+            " > 50))"
+        )
+        return number, columns, bad
+
+    # -- credits ----------------------------------------------------------------
+    def credit(self) -> tuple[str, str, str]:
+        """``(units, rollover, bad)`` of a ``meter.credited`` event for this meter."""
+        d = self.d
+        units, rollover = self.meta("units"), self.meta("rollover")
+        if isinstance(d, DuckDB):
+            amount = f"TRY_CAST(CAST({units} AS VARCHAR) AS HUGEINT)"
+            flag = f"coalesce({d.bool_of(rollover)}, FALSE)"
+            bad_rollover = (
+                f"({rollover} IS NOT NULL AND json_type({rollover}) <> 'BOOLEAN')"
+            )
+            bad_units = f"(NOT coalesce({d.is_int(units)}, FALSE) OR {amount} IS NULL)"
+        else:
+            amount = f"(CASE WHEN {d.is_int(units)} THEN CAST({units} AS numeric) END)"
+            flag = f"coalesce({d.bool_of(rollover)}, FALSE)"
+            bad_rollover = (
+                f"({rollover} IS NOT NULL AND jsonb_typeof({rollover}) <> 'boolean')"
+            )
+            bad_units = f"NOT coalesce({d.is_int(units)}, FALSE)"
+        return amount, flag, f"({bad_units} OR {bad_rollover})"
+
+    def mine(self) -> str:
+        target = self.meta("meter_id")
+        d = self.d
+        return (
+            f"coalesce({d.is_string(target)} AND lower({d.string_of(target)}) = "
+            f"{d.p(self.meter.id)}, FALSE)"
+        )
+
+    # -- the query --------------------------------------------------------------
+    def query(
+        self,
+        *,
+        group: str,
+        scope: str,
+        groups: str,
+        windowed: bool,
+        credits: bool,
+        bucket: str | None = None,
+        bucket_join: str = "",
+    ) -> str:
+        """The SQL of a query: one row per group (or bucket), with ``bad_seq``."""
+        d = self.d
+        filter_ = self.filter(self.meter.filter)
+        counts, columns, bad_value = self.contribution()
+        units, rollover, bad_credit = self.credit()
+        mine = self.mine()
+        name_ok = "source = 'user' AND f = 1"
+        checks = [
+            "source IS NULL OR source NOT IN ('user', 'system')",
+            "external_id = '' OR external_customer_id = ''",
+            f"customer_id IS NOT NULL AND {d.bad_uuid('customer_id')}",
+            "source = 'user' AND f >= 2",
+            f"{name_ok} AND coalesce({counts}, FALSE) AND {bad_value}",
+            f"source = 'system' AND name = {literal(CREDITED_EVENT)} AND mine "
+            f"AND {bad_credit}",
+        ]
+        if not isinstance(d, DuckDB):
+            checks.append("md IS NOT NULL AND jsonb_typeof(md) <> 'object'")
+        bad = " OR ".join(f"coalesce({c}, FALSE)" for c in checks)
+        kind = (
+            f"CASE WHEN {name_ok} AND coalesce({counts}, FALSE) THEN 'C'"
+            " WHEN source = 'system' AND mine THEN CASE name"
+            f" WHEN {literal(CREDITED_EVENT)} THEN 'K'"
+            f" WHEN {literal(RESET_EVENT)} THEN 'R' ELSE 'N' END ELSE 'N' END"
+        )
+        credit_columns = (
+            f", CASE WHEN mine AND name = {literal(CREDITED_EVENT)}"
+            f" THEN {units} END AS cu, {rollover} AS roll"
+        )
+        table = self.table
+        if isinstance(d, DuckDB):
+            paths = ", ".join(literal(DuckDB.path(s)) for s in self.paths)
+            extract = f", json_extract(metadata, [{paths}]) AS js"
+        else:
+            extract = ""
+        src = (
+            f'SELECT {group} AS g, seq, name, source, "timestamp" AS ts,'
+            " customer_id, external_customer_id, external_id,"
+            f" metadata AS md{extract} FROM {table} WHERE {scope}"
+        )
+        value_columns = "".join(f", {c}" for c in columns)
+        cls = (
+            f"SELECT g, seq, ts, external_id AS xid, {kind} AS kind,"
+            f" ({bad}) AS bad{value_columns}{credit_columns} FROM pre"
+        )
+        pre = f"SELECT src.*, {filter_} AS f, {mine} AS mine FROM src"
+        kept = (
+            "SELECT cls.* FROM cls LEFT JOIN firsts ON cls.g = firsts.g AND"
+            " cls.xid = firsts.xid WHERE cls.xid IS NULL OR cls.seq = firsts.first"
+        )
+        ctes = [
+            ("src", src),
+            ("pre", pre),
+            ("cls", cls),
+            (
+                "firsts",
+                "SELECT g, xid, min(seq) AS first FROM cls WHERE xid IS NOT NULL"
+                " GROUP BY g, xid",
+            ),
+            ("kept", kept),
+        ]
+        source = "kept"
+        if windowed:
+            ctes += [
+                (
+                    "resets",
+                    "SELECT g, max(seq) AS last FROM kept WHERE kind = 'R' GROUP BY g",
+                ),
+                (
+                    "win",
+                    "SELECT kept.* FROM kept LEFT JOIN resets ON kept.g = resets.g"
+                    " WHERE resets.last IS NULL OR kept.seq > resets.last",
+                ),
+            ]
+            source = "win"
+        counted = (
+            f"SELECT {source}.*, {bucket or 'g'} AS grp FROM {source}{bucket_join}"
+        )
+        counted += " WHERE kind = 'C'"
+        if bucket is not None:
+            counted += f" AND {bucket} IS NOT NULL"
+        if self.func == "latest":
+            counted = (
+                "SELECT c.*, row_number() OVER (PARTITION BY grp ORDER BY ts DESC,"
+                f" seq DESC) AS rn FROM ({counted}) AS c"
+            )
+        ctes += [
+            ("counted", counted),
+            ("cons", f"SELECT grp, {self.tally_columns()} FROM counted GROUP BY grp"),
+            ("bad", "SELECT min(seq) AS bad_seq FROM cls WHERE bad"),
+        ]
+        if credits:
+            window = (
+                "OVER (PARTITION BY g ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING"
+                " AND CURRENT ROW)"
+            )
+            ctes += [
+                (
+                    "credits",
+                    "SELECT g, cu, CASE WHEN roll THEN 0 ELSE cu END AS cn,"
+                    " CASE WHEN roll THEN cu ELSE 0 END AS cr,"
+                    f" sum(cu) {window} AS pa,"
+                    f" sum(CASE WHEN roll THEN 0 ELSE cu END) {window} AS pn,"
+                    f" sum(CASE WHEN roll THEN cu ELSE 0 END) {window} AS pr"
+                    f" FROM {source} WHERE kind = 'K'",
+                ),
+                (
+                    "cred",
+                    "SELECT g, sum(cu) AS ta, min(pa) AS ma, sum(cn) AS tn,"
+                    " min(pn) AS mn, sum(cr) AS tr, min(pr) AS mr FROM credits"
+                    " GROUP BY g",
+                ),
+            ]
+            ctes.append(("groups", groups))
+            select = (
+                "SELECT groups.g AS key, bad.bad_seq, cons.*, cred.ta, cred.ma,"
+                " cred.tn, cred.mn, cred.tr, cred.mr FROM groups"
+                " LEFT JOIN cons ON cons.grp = groups.g"
+                " LEFT JOIN cred ON cred.g = groups.g CROSS JOIN bad"
+            )
+        else:
+            select = (
+                "SELECT cons.grp AS key, bad.bad_seq, cons.* FROM bad"
+                " LEFT JOIN cons ON TRUE"
+            )
+        body = ",\n".join(f"{name} AS ({sql})" for name, sql in ctes)
+        return f"WITH {body}\n{select}"
+
+    def tally_columns(self) -> str:
+        func = self.func
+        columns = ["count(*) AS n"]
+        if isinstance(self.d, DuckDB):
+            if func in ("sum", "avg"):
+                columns += ["sum(vi) AS si", "sum(vdec) AS sd", "max(vscale) AS sc"]
+            elif func in ("max", "min"):
+                columns += [f"{func}(vi) AS xi", f"{func}(vd) AS xd"]
+            elif func == "latest":
+                columns += [
+                    "max(CASE WHEN rn = 1 THEN ts END) AS lt",
+                    "max(CASE WHEN rn = 1 THEN vi END) AS li",
+                    "max(CASE WHEN rn = 1 THEN vd END) AS ld",
+                ]
+            elif func == "unique":
+                columns += [
+                    "list(DISTINCT utext) FILTER (WHERE utext IS NOT NULL) AS u"
+                ]
+        elif func in ("sum", "avg"):
+            columns += ["sum(vn) AS s"]
+        elif func in ("max", "min"):
+            columns += [f"{func}(vn) AS x"]
+        elif func == "latest":
+            columns += [
+                "max(CASE WHEN rn = 1 THEN ts END) AS lt",
+                "max(CASE WHEN rn = 1 THEN vn END) AS lv",
+            ]
+        elif func == "unique":
+            columns += [
+                "array_agg(DISTINCT utext) FILTER (WHERE utext IS NOT NULL) AS u"
+            ]
+        return ", ".join(columns)
+
+
+def _text(value: object) -> str:
+    """A clause value's text (`matching.json_text` of a str, int or bool)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# -- decoding ----------------------------------------------------------------------
+
+
+def _double(value: float) -> Decimal:
+    return Decimal(float.__repr__(value))
+
+
+def tally_of(
+    func: str, dialect: str, row: Mapping[str, Any] | None, engine_floats: bool
+) -> Tally:
+    """The `Tally` of one group's row of ``cons`` (an empty tally when None)."""
+    tally = Tally(func)
+    if row is None or not row.get("n"):
+        return tally
+    tally.count = int(row["n"])
+    duck = dialect == "duckdb"
+    if func in ("sum", "avg"):
+        if duck:
+            tally.ints = int(row["si"] or 0)
+            if row["sd"] is not None:
+                exponent = -max(0, int(row["sc"]))
+                tally.decimals = add_units(
+                    ZERO, row["sd"].quantize(Decimal(1).scaleb(exponent), context=UNITS)
+                )
+        elif row["s"] is not None:
+            tally.decimals = add_units(ZERO, row["s"])
+    elif func in ("max", "min"):
+        found: list[Any] = []
+        if duck:
+            if row["xi"] is not None:
+                found.append(int(row["xi"]))
+            if row["xd"] is not None:
+                found.append(_double(row["xd"]))
+        elif row["x"] is not None:
+            found.append(row["x"])
+        if found:
+            extreme = max(found) if func == "max" else min(found)
+            if func == "max":
+                tally.high = extreme
+            else:
+                tally.low = extreme
+    elif func == "latest":
+        if duck:
+            value: Any = int(row["li"]) if row["li"] is not None else _double(row["ld"])
+        else:
+            value = row["lv"]
+        tally.latest = (row["lt"], value)
+    elif func == "unique":
+        texts: Sequence[str] = row["u"] or ()
+        parse = (
+            json.loads
+            if engine_floats
+            else lambda text: json.loads(text, parse_float=Decimal)
+        )
+        tally.distinct = {unique_key(parse(text)) for text in texts}
+    return tally
+
+
+def credits_of(row: Mapping[str, Any]) -> tuple[int, int, int]:
+    """The clamped running sums of all, non-rollover and rollover credits."""
+    sums = []
+    for total, lowest in (("ta", "ma"), ("tn", "mn"), ("tr", "mr")):
+        if row.get(total) is None:
+            sums.append(0)
+        else:
+            sums.append(int(row[total]) - min(0, int(row[lowest])))
+    return sums[0], sums[1], sums[2]
