@@ -68,6 +68,7 @@ __all__ = [
     "create_table_sql",
     "jsonl_view_sql",
     "load_events",
+    "parquet_view_sql",
     "sql_aggregate",
     "sql_quantities",
     "sql_usage",
@@ -701,6 +702,30 @@ def jsonl_view_sql(path: str, *, view: str = "events") -> str:
         " metadata, row_number() OVER () - 1 AS seq"
         f" FROM read_json({literal(path)}, format = 'newline_delimited',"
         f" columns = {columns})"
+    )
+
+
+def parquet_view_sql(path: str, *, view: str = "events") -> str:
+    """DuckDB SQL creating ``view`` over a Parquet file in the table contract.
+
+    The file holds the wire event's columns (``name``, ``timestamp``,
+    ``customer_id``, ``external_customer_id``, ``external_id``, ``source``,
+    ``metadata``); ``timestamp`` may be a timestamp with time zone or RFC 3339 text,
+    ``metadata`` JSON text or a struct, and ``source`` missing (``user``). ``seq``
+    is the row's position in the file (``file_row_number``), the log order.
+
+    >>> print(parquet_view_sql("e.parquet"))  # doctest: +ELLIPSIS
+    CREATE OR REPLACE VIEW "events" AS SELECT ... FROM read_parquet('e.parquet', ...
+    """
+    if not isinstance(path, str) or not path:
+        raise InvalidTypeError("must be a file path", path="path", value=path)
+    name = _table(view, "view")
+    return (
+        f"CREATE OR REPLACE VIEW {name} AS SELECT name,"
+        ' CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp", customer_id,'
+        " external_customer_id, external_id, coalesce(source, 'user') AS source,"
+        " CAST(metadata AS JSON) AS metadata, file_row_number AS seq"
+        f" FROM read_parquet({literal(path)}, file_row_number = true)"
     )
 
 

@@ -209,6 +209,14 @@ def _parser() -> argparse.ArgumentParser:
         help="only these customers (a customer_id or an external_customer_id); "
         "can be repeated (default: every customer)",
     )
+    sub.add_argument(
+        "--engine",
+        choices=("python", "duckdb"),
+        default="python",
+        help="what computes the usage: python (the library's fold) or duckdb "
+        "(meterkit[duckdb]: DuckDB reads the file, JSON Lines or .parquet; a file "
+        "it refuses is read again by python, for the same error)",
+    )
     output(sub, "a JSON object per line, per customer", csv=True)
     quiet(sub)
 

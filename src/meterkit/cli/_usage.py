@@ -34,6 +34,7 @@ from ._io import (
     MAX_LINE_BYTES,
     EventLines,
     Progress,
+    Stop,
     check_price,
     number_text,
     open_events,
@@ -152,32 +153,37 @@ class CustomerFolds:
         return both
 
     def results(self) -> list[tuple[CustomerKey, Usage]]:
-        """Each customer's `Usage`, in the order of Rule 3.
-
-        With ``--customer``, only the customers asked for, each matching either
-        kind of id; one without events gets the usage of no events (zeros), as a
-        customer_id when the id is a UUID.
-        """
+        """Each customer's `Usage`, in the order of Rule 3 (`ordered`)."""
         found: dict[CustomerKey, Usage] = {}
         for kind, route in zip(KINDS, (self._by_id, self._by_external), strict=True):
             found.update(
                 ((kind, key), usage) for key, usage in route.folds.result().items()
             )
-        if self._wanted:
-            selected: dict[CustomerKey, Usage] = {}
-            for raw in self._wanted:
-                keys: list[CustomerKey] = [("external_customer_id", raw)]
-                with contextlib.suppress(MeterkitError):
-                    keys.insert(0, ("customer_id", parse_id(raw, "customer")))
-                hits = [key for key in keys if key in found]
-                for key in hits:
-                    selected[key] = found[key]
-                if not hits:
-                    selected[keys[0]] = usage(self._meter, ())
-            found = selected
-        return sorted(
-            found.items(), key=lambda item: (KINDS.index(item[0][0]), item[0][1])
-        )
+        return ordered(found, self._meter, self._wanted)
+
+
+def ordered(
+    found: dict[CustomerKey, Usage], meter: Meter, wanted: Sequence[str] | None
+) -> list[tuple[CustomerKey, Usage]]:
+    """The customers' results in the order of Rule 3.
+
+    With ``--customer`` (``wanted``), only the customers asked for, each matching
+    either kind of id; one without events gets the usage of no events (zeros), as a
+    customer_id when the id is a UUID.
+    """
+    if wanted:
+        selected: dict[CustomerKey, Usage] = {}
+        for raw in wanted:
+            keys: list[CustomerKey] = [("external_customer_id", raw)]
+            with contextlib.suppress(MeterkitError):
+                keys.insert(0, ("customer_id", parse_id(raw, "customer")))
+            hits = [key for key in keys if key in found]
+            for key in hits:
+                selected[key] = found[key]
+            if not hits:
+                selected[keys[0]] = usage(meter, ())
+        found = selected
+    return sorted(found.items(), key=lambda item: (KINDS.index(item[0][0]), item[0][1]))
 
 
 def fold_usage(
@@ -268,19 +274,54 @@ def run_usage(args: argparse.Namespace) -> int:
     if args.price is not None:
         price = read_price(args.price)
         check_price(price, meter, args.price)
-    with open_events(args.events) as lines:
-        results = fold_usage(
-            meter,
-            args.events,
-            lines,
-            wanted=args.customer,
-            skip_invalid=args.skip_invalid,
-            progress=Progress.on_stderr(args.quiet),
-            quiet=args.quiet,
-            max_line=getattr(args, "max_line_bytes", MAX_LINE_BYTES),
-        )
+    results = None
+    if args.engine == "duckdb":
+        results = _engine_usage(args, meter)
+    if results is None:
+        with open_events(args.events) as lines:
+            results = fold_usage(
+                meter,
+                args.events,
+                lines,
+                wanted=args.customer,
+                skip_invalid=args.skip_invalid,
+                progress=Progress.on_stderr(args.quiet),
+                quiet=args.quiet,
+                max_line=getattr(args, "max_line_bytes", MAX_LINE_BYTES),
+            )
     write_usage(results, price, args.format)
     return 0
+
+
+def _engine_usage(
+    args: argparse.Namespace, meter: Meter
+) -> list[tuple[CustomerKey, Usage]] | None:
+    """The results computed by DuckDB (`_engine`); None when the default engine
+    must read the file instead (its Rule 2)."""
+    from ._engine import EngineRefused, duckdb_usage
+
+    parser: argparse.ArgumentParser = args.parser
+    if args.skip_invalid:
+        parser.error("argument --engine: duckdb cannot skip invalid lines")
+    if args.events == "-":
+        parser.error("argument --engine: duckdb reads a file, not standard input")
+    try:
+        found = duckdb_usage(meter, args.events)
+    except EngineRefused as exc:
+        if args.events.endswith(".parquet"):
+            raise Stop(f"{args.events}: {exc}") from None  # only DuckDB reads it
+        if not args.quiet:
+            print(
+                f"{args.events}: {exc}; reading it with the default engine",
+                file=sys.stderr,
+            )
+        return None
+    if not args.quiet:
+        print(
+            f"{args.events}: read by DuckDB: {len(found):,} customers",
+            file=sys.stderr,
+        )
+    return ordered(found, meter, args.customer)
 
 
 def _demo_file(name: str) -> Any:
