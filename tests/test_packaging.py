@@ -170,3 +170,69 @@ def test_one_sentinel_idiom() -> None:
         if isinstance(node, ast.ClassDef) and "Sentinel" in node.name
     ]
     assert classes == ["_sentinel.Sentinel"]
+
+
+def test_names_are_imported_on_first_use_from_their_module() -> None:
+    # One fresh interpreter: `import meterkit` imports none of its modules (nor
+    # attrs or cattrs); a name is imported from its module when first used; and
+    # importing the module `meterkit.usage` does not bind it over the function.
+    script = (
+        "import sys\n"
+        "import meterkit\n"
+        "def loaded():\n"
+        "    return sorted(m for m in sys.modules\n"
+        "                  if m.split('.')[0] in ('meterkit', 'attr', 'cattrs'))\n"
+        "print(loaded())\n"
+        "import meterkit.usage, meterkit.explain\n"
+        "print(callable(meterkit.usage), callable(meterkit.explain))\n"
+        "from meterkit import usage, explain\n"
+        "print(usage.__module__, explain.__module__)\n"
+        "print('Meter' in dir(meterkit), 'Meter' in vars(meterkit))\n"
+        "meterkit.Meter\n"
+        "print('Meter' in vars(meterkit))\n"
+        "try:\n"
+        "    meterkit.nothing\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "['meterkit']",
+        "True True",
+        "meterkit.usage meterkit.explain",
+        "True False",
+        "True",
+        "module 'meterkit' has no attribute 'nothing'",
+    ]
+
+
+def test_the_run_time_map_of_names_is_the_type_checkers_imports() -> None:
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    (block,) = [node for node in tree.body if isinstance(node, ast.If)]
+    imported = {
+        alias.name: node.module
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported == meterkit._HOME
+    assert set(imported) == set(meterkit.__all__) - {"__version__"}
+
+
+def test_the_command_line_starts_without_importing_the_library() -> None:
+    # Everything heavy is imported inside `main`, where a Ctrl-C is handled (exit
+    # 130, one line): what runs before it must be next to nothing.
+    script = (
+        "import sys, meterkit.cli\n"
+        "print(sorted(m for m in sys.modules\n"
+        "             if m.split('.')[0] in ('meterkit', 'attr', 'cattrs')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "['meterkit', 'meterkit.cli']\n"

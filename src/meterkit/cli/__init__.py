@@ -33,7 +33,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..timeseries import DEFAULT_MAX_BUCKETS, INTERVALS
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -109,6 +108,7 @@ def _positive(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ..timeseries import DEFAULT_MAX_BUCKETS, INTERVALS
     from ._io import MAX_LINE_BYTES
 
     parser = _Parser(
