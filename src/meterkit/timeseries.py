@@ -36,7 +36,7 @@ falls in a bucket, in the order of its first such event in the log.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -50,7 +50,15 @@ from ._localtime import offsets, wall_instant
 from ._sentinel import Sentinel
 from ._tally import Tally
 from ._units import parse_units
-from ._verdicts import COUNTED, EFFECTS, Scan, check_meter, customer_keys, iterate
+from ._verdicts import (
+    COUNTED,
+    EFFECTS,
+    Scan,
+    Verdict,
+    check_meter,
+    customer_keys,
+    iterate,
+)
 from .errors import InvalidTypeError, MeterkitError, ValidationError
 from .events import frozen_json
 from .matching import MISSING, CompiledMeter, property_getter, unique_key
@@ -406,16 +414,8 @@ def quantities(
         max_buckets,
     )
     tallies = series.tallies()
-    key_of = series.calendar.key
-    for verdict in series.scan.verdicts(series.events):
-        if verdict.kind != COUNTED:
-            continue
-        try:
-            tally = tallies.get(key_of(verdict.view.timestamp))  # type: ignore[union-attr]
-        except OverflowError:
-            continue  # local time beyond datetime's range: outside every bucket
-        if tally is not None:
-            tally.add(verdict.value)
+    for key, verdict in series.counted():
+        tallies[key].add(verdict.value)
     return series.result(tallies)
 
 
@@ -470,24 +470,12 @@ def quantities_by(
         external_customer_id,
         max_buckets,
     )
-    buckets = series.tallies()
     func = series.scan.compiled.func
-    key_of = series.calendar.key
     # Each group's value (as first seen) and its tallies, by `unique_key`; a group
     # holds tallies only for the buckets its events fall in.
     groups: dict[object, tuple[object, dict[Key, Tally]]] = {}
-    for verdict in series.scan.verdicts(series.events):
-        if verdict.kind != COUNTED:
-            continue
-        view = verdict.view
-        assert view is not None
-        try:
-            key = key_of(view.timestamp)
-        except OverflowError:
-            continue  # local time beyond datetime's range: outside every bucket
-        if key not in buckets:
-            continue
-        value = read(view, verdict.position)
+    for key, verdict in series.counted():
+        value = read(verdict.view, verdict.position)  # type: ignore[arg-type]
         group = _group_key(value, verdict.position, group_by)
         entry = groups.get(group)
         if entry is None:
@@ -501,7 +489,7 @@ def quantities_by(
         GroupQuantities(
             value=value,
             quantities=series.result(
-                {key: tallies.get(key) or Tally(func) for key in buckets}
+                {key: tallies.get(key) or Tally(func) for key, _ in series.buckets}
             ),
         )
         for value, tallies in groups.values()
@@ -560,6 +548,21 @@ class _Series:
         first = calendar.bound(start_at, "start", start)
         last = calendar.bound(end_at, "end", end)
         self.buckets = calendar.buckets(first, last, limit)
+
+    def counted(self) -> Iterator[tuple[Key, Verdict]]:
+        """Each counted verdict whose event falls in a bucket, with the bucket's key
+        (Rule 3), in log order."""
+        keys = {key for key, _ in self.buckets}
+        key_of = self.calendar.key
+        for verdict in self.scan.verdicts(self.events):
+            if verdict.kind != COUNTED:
+                continue
+            try:
+                key = key_of(verdict.view.timestamp)  # type: ignore[union-attr]
+            except OverflowError:
+                continue  # local time beyond datetime's range: outside every bucket
+            if key in keys:
+                yield key, verdict
 
     def tallies(self) -> dict[Key, Tally]:
         """An empty tally for each bucket, in time order."""
