@@ -82,3 +82,20 @@ def test_the_floor_script_runs(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["from_dict", "checked", "unchecked"]
     assert all("ratio" in line for line in lines)
+
+
+def test_the_sql_benchmark_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A tiny file through the three commands: the script itself checks that the
+    # DuckDB engine, the hand-written query and the fold print equal totals.
+    pytest.importorskip("duckdb")
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    bench = importlib.import_module("bench_sql")
+    monkeypatch.setattr(
+        sys, "argv", ["bench_sql", "--events", "12000", "--rounds", "1"]
+    )
+    bench.main()
+    out = capsys.readouterr().out
+    assert "totals equal in every round" in out
+    assert "duckdb engine / hand DuckDB" in out

@@ -11,7 +11,9 @@ expressions, in the same order:
 | `cls`    | each event's kind (``C`` counted, ``K`` credit, ``R`` reset, ``N``    |
 |          | anything else), its contribution, and ``bad``: a check failed         |
 | `kept`   | dedup: of the events of a group sharing an ``external_id``, the first |
-|          | in ``seq`` order, whatever its kind                                   |
+|          | in ``seq`` order, whatever its kind (DuckDB: one hash aggregate,      |
+|          | `firsts`, with ``arg_min`` and the first bad ``seq``; only it is      |
+|          | materialized)                                                         |
 | `win`    | (usage) only the events after the group's last kept reset             |
 | `counted`| the counted events; ``rn = 1`` marks the latest reading of a bucket   |
 | `cons`   | per group (or bucket): count, exact sums, extremes, latest, distinct  |
@@ -264,9 +266,8 @@ class Plan:
             "external_id = '' OR external_customer_id = ''",
             f"customer_id IS NOT NULL AND {d.bad_uuid('customer_id')}",
             "source = 'user' AND f >= 2",
-            f"{name_ok} AND coalesce({counts}, FALSE) AND {bad_value}",
-            f"source = 'system' AND name = {literal(CREDITED_EVENT)} AND mine "
-            f"AND {bad_credit}",
+            f"kind = 'C' AND {bad_value}",
+            f"kind = 'K' AND {bad_credit}",
         ]
         if not isinstance(d, DuckDB):
             checks.append("md IS NOT NULL AND jsonb_typeof(md) <> 'object'")
@@ -277,9 +278,10 @@ class Plan:
             f" WHEN {literal(CREDITED_EVENT)} THEN 'K'"
             f" WHEN {literal(RESET_EVENT)} THEN 'R' ELSE 'N' END ELSE 'N' END"
         )
+        # A value is read only where it counts: on a counted row, on a credit.
         credit_columns = (
-            f", CASE WHEN mine AND name = {literal(CREDITED_EVENT)}"
-            f" THEN {units} END AS cu, {rollover} AS roll"
+            f", CASE WHEN kind = 'K' THEN {units} END AS cu,"
+            f" CASE WHEN kind = 'K' THEN {rollover} END AS roll"
         )
         table = self.table
         if isinstance(d, DuckDB):
@@ -287,32 +289,71 @@ class Plan:
             extract = f", json_extract(metadata, [{paths}]) AS js"
         else:
             extract = ""
+        duck = isinstance(d, DuckDB)
+        # DuckDB reads metadata through ``js`` only: the raw JSON is not carried.
+        md = "" if duck else ", metadata AS md"
         src = (
             f'SELECT {group} AS g, seq, name, source, "timestamp" AS ts,'
-            " customer_id, external_customer_id, external_id,"
-            f" metadata AS md{extract} FROM {table} WHERE {scope}"
+            " customer_id, external_customer_id, external_id"
+            f"{md}{extract} FROM {table} WHERE {scope}"
         )
-        value_columns = "".join(f", {c}" for c in columns)
+        value_columns = "".join(
+            f", CASE WHEN kind = 'C' THEN {c.rsplit(' AS ', 1)[0]} END AS"
+            f" {c.rsplit(' AS ', 1)[1]}"
+            for c in columns
+        )
         cls = (
-            f"SELECT g, seq, ts, external_id AS xid, {kind} AS kind,"
+            f"SELECT g, seq, ts, external_id AS xid, kind,"
             f" ({bad}) AS bad{value_columns}{credit_columns} FROM pre"
         )
         pre = f"SELECT src.*, {filter_} AS f, {mine} AS mine FROM src"
-        kept = (
-            "SELECT cls.* FROM cls LEFT JOIN firsts ON cls.g = firsts.g AND"
-            " cls.xid = firsts.xid WHERE cls.xid IS NULL OR cls.seq = firsts.first"
-        )
-        ctes = [
-            ("src", src),
-            ("pre", pre),
-            ("cls", cls),
-            (
-                "firsts",
-                "SELECT g, xid, min(seq) AS first FROM cls WHERE xid IS NOT NULL"
-                " GROUP BY g, xid",
-            ),
-            ("kept", kept),
-        ]
+        pre = f"SELECT p.*, {kind} AS kind FROM ({pre}) AS p"
+        materialized: dict[str, str]
+        if duck:
+            # One hash aggregate does the dedup and the checks (Rule 3): a group
+            # per (customer, external_id), or per row without an id; the first
+            # row's fields by ``arg_min`` on ``seq``, and the group's first bad
+            # ``seq``. Only this narrow result is materialized: the rows before
+            # it (the JSON and its expressions) are computed once, in one pass.
+            fields = ["ts", "kind", *(c.rsplit(" AS ", 1)[1] for c in columns)]
+            fields += ["cu", "roll"]
+            packed = ", ".join(f"{f}: {f}" for f in fields)
+            ctes = [
+                ("src", src),
+                ("pre", pre),
+                ("cls", cls),
+                (
+                    "firsts",
+                    "SELECT g, min(seq) AS seq, min(CASE WHEN bad THEN seq END) AS bs,"
+                    f" arg_min({{{packed}}}, seq) AS r FROM cls"
+                    " GROUP BY g, xid, CASE WHEN xid IS NULL THEN seq END",
+                ),
+                ("kept", "SELECT g, seq, r.* FROM firsts"),
+            ]
+            bad_cte = "SELECT min(bs) AS bad_seq FROM firsts"
+            materialized = {"firsts": "MATERIALIZED", "kept": "NOT MATERIALIZED"}
+            materialized.update(
+                dict.fromkeys(("src", "pre", "cls"), "NOT MATERIALIZED")
+            )
+            groups = groups.replace("FROM src", "FROM firsts")
+        else:
+            kept = (
+                "SELECT cls.* FROM cls LEFT JOIN firsts ON cls.g = firsts.g AND"
+                " cls.xid = firsts.xid WHERE cls.xid IS NULL OR cls.seq = firsts.first"
+            )
+            ctes = [
+                ("src", src),
+                ("pre", pre),
+                ("cls", cls),
+                (
+                    "firsts",
+                    "SELECT g, xid, min(seq) AS first FROM cls WHERE xid IS NOT NULL"
+                    " GROUP BY g, xid",
+                ),
+                ("kept", kept),
+            ]
+            bad_cte = "SELECT min(seq) AS bad_seq FROM cls WHERE bad"
+            materialized = {}
         source = "kept"
         if windowed:
             ctes += [
@@ -341,7 +382,7 @@ class Plan:
         ctes += [
             ("counted", counted),
             ("cons", f"SELECT grp, {self.tally_columns()} FROM counted GROUP BY grp"),
-            ("bad", "SELECT min(seq) AS bad_seq FROM cls WHERE bad"),
+            ("bad", bad_cte),
         ]
         if credits:
             window = (
@@ -377,7 +418,11 @@ class Plan:
                 "SELECT cons.grp AS key, bad.bad_seq, cons.* FROM bad"
                 " LEFT JOIN cons ON TRUE"
             )
-        body = ",\n".join(f"{name} AS ({sql})" for name, sql in ctes)
+        body = ",\n".join(
+            f"{name} AS {materialized[name] + ' ' if name in materialized else ''}"
+            f"({sql})"
+            for name, sql in ctes
+        )
         return f"WITH {body}\n{select}"
 
     def tally_columns(self) -> str:
