@@ -96,17 +96,41 @@ def test_events_with_both_keys_are_routed_by_customer_id(
     "bad",
     [
         "not json",
-        pytest.param(
-            json.dumps({**use({"external_customer_id": "x"}, 1), "timestamp": "soon"}),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the view reads timestamps with DuckDB's parser (to be fixed)",
-            ),
+        json.dumps({**use({"external_customer_id": "x"}, 1), "timestamp": "soon"}),
+        json.dumps(
+            {
+                **use({"external_customer_id": "x"}, 1),
+                "timestamp": "2025-03-01T10:00:00",
+            }
         ),
+        json.dumps(
+            {
+                **use({"external_customer_id": "x"}, 1),
+                "timestamp": "2025-03-01T24:00:00Z",
+            }
+        ),
+        json.dumps(
+            {
+                **use({"external_customer_id": "x"}, 1),
+                "timestamp": "0001-01-01T00:00:00+01:00",
+            }
+        ),
+        json.dumps(use({"external_customer_id": 12345}, 1)),
+        json.dumps({**use({"external_customer_id": "x"}, 1), "name": 7}),
         json.dumps(use({"external_customer_id": "x"}, -1)),
         json.dumps(use({"customer_id": "not-a-uuid"}, 1)),
     ],
-    ids=["invalid-json", "bad-timestamp", "negative-value", "bad-customer-id"],
+    ids=[
+        "invalid-json",
+        "bad-timestamp",
+        "naive-timestamp",
+        "hour-24",
+        "before-year-1",
+        "number-as-external-id",
+        "number-as-name",
+        "negative-value",
+        "bad-customer-id",
+    ],
 )
 def test_a_refused_file_gets_the_default_engines_error(
     capsys: pytest.CaptureFixture[str], files: dict[str, Path], bad: str

@@ -262,6 +262,7 @@ class Plan:
         mine = self.mine()
         name_ok = "source = 'user' AND f = 1"
         checks = [
+            "ts IS NULL OR name IS NULL OR name = ''",
             "source IS NULL OR source NOT IN ('user', 'system')",
             "external_id = '' OR external_customer_id = ''",
             f"customer_id IS NOT NULL AND {d.bad_uuid('customer_id')}",

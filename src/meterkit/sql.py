@@ -66,6 +66,7 @@ __all__ = [
     "SqlQuery",
     "compile_sql",
     "create_table_sql",
+    "jsonl_table_sql",
     "jsonl_view_sql",
     "load_events",
     "parquet_view_sql",
@@ -683,26 +684,87 @@ def jsonl_view_sql(path: str, *, view: str = "events") -> str:
 
     ``seq`` is the line's position (from 0, as the fold numbers events), from
     DuckDB's ``read_json`` in file order (``preserve_insertion_order``, on by
-    default). ``path`` may be a glob or a ``.gz`` file.
+    default). ``path`` may be a glob or a ``.gz`` file. The view reads the fields
+    as the fold does where DuckDB's own reader would differ: a ``timestamp`` that is
+    not RFC 3339 with an offset, or outside years 1 to 9999 in UTC, is NULL (and the
+    event refused); a string field holding another JSON type (a number as an id) is
+    ``''`` (refused too), never its text. A ``source`` of ``null`` reads as missing
+    (``user``). The view reads the file at each query: to query it more than once,
+    `jsonl_table_sql` reads it once.
 
     >>> print(jsonl_view_sql("events.jsonl"))  # doctest: +ELLIPSIS
     CREATE OR REPLACE VIEW "events" AS SELECT ... FROM read_json('events.jsonl', ...
     """
+    name = _table(view, "view")
+    return (
+        f"CREATE OR REPLACE VIEW {name} AS SELECT {_JSONL_COLUMNS}, seq FROM"
+        f" (SELECT *, row_number() OVER () - 1 AS seq FROM {_read_json(path)})"
+    )
+
+
+def jsonl_table_sql(path: str, *, table: str = "events") -> str:
+    """DuckDB SQL reading a JSON Lines file once into a table, in the table contract.
+
+    The fields are read as `jsonl_view_sql` reads them, into the table
+    ``<table>_lines``; ``table`` is a view adding ``seq``, the row's position (its
+    ``rowid``: the table is filled in file order). Faster than the view when the
+    file is queried more than once (no window over the file to number its lines),
+    at the cost of holding the events in memory.
+
+    >>> print(jsonl_table_sql("events.jsonl"))  # doctest: +ELLIPSIS
+    CREATE OR REPLACE TABLE "events_lines" AS SELECT ...; CREATE OR REPLACE VIEW ...
+    """
+    name = _table(table, "table")
+    lines = _table(f"{table}_lines", "table")
+    return (
+        f"CREATE OR REPLACE TABLE {lines} AS SELECT {_JSONL_COLUMNS}"
+        f" FROM {_read_json(path)}; CREATE OR REPLACE VIEW {name} AS"
+        f" SELECT *, rowid AS seq FROM {lines}"
+    )
+
+
+#: The JSON Lines fields read as JSON, so that a string field holding another JSON
+#: type is told from a string (`_read_json`).
+_TEXTS = ("name", "customer_id", "external_customer_id", "external_id", "source")
+
+#: The contract's columns (but ``seq``) from `_read_json`'s: the fold's reading.
+_JSONL_COLUMNS = (
+    "name, CASE WHEN moment BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00'"
+    " AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' THEN moment END"
+    ' AS "timestamp", customer_id, external_customer_id, external_id,'
+    " coalesce(source, 'user') AS source, metadata"
+)
+
+
+def _read_json(path: object) -> str:
+    """A subquery reading the JSON Lines file ``path``: the string fields as text
+    (``''`` for another JSON type), ``moment`` (NULL unless RFC 3339 with an
+    offset), ``metadata`` as JSON, in file order."""
     if not isinstance(path, str) or not path:
         raise InvalidTypeError("must be a file path", path="path", value=path)
-    name = _table(view, "view")
-    columns = (
-        "{name: 'VARCHAR', timestamp: 'TIMESTAMPTZ', customer_id: 'VARCHAR',"
-        " external_customer_id: 'VARCHAR', external_id: 'VARCHAR', source: 'VARCHAR',"
-        " metadata: 'JSON'}"
+    columns = ", ".join(f"{column}: 'JSON'" for column in _TEXTS)
+    columns = f"{{{columns}, timestamp: 'VARCHAR', metadata: 'JSON'}}"
+    strings = ", ".join(
+        f"CASE WHEN left({c}, 1) = '\"' THEN {c} ->> '$'"
+        f" WHEN {c} IS NOT NULL THEN '' END AS {c}"
+        for c in _TEXTS
+    )
+    moment = (
+        f"CASE WHEN regexp_full_match(timestamp, {literal(_RFC3339)})"
+        " THEN TRY_CAST(upper(timestamp) AS TIMESTAMPTZ) END"
     )
     return (
-        f"CREATE OR REPLACE VIEW {name} AS SELECT name, timestamp, customer_id,"
-        " external_customer_id, external_id, coalesce(source, 'user') AS source,"
-        " metadata, row_number() OVER () - 1 AS seq"
+        f"(SELECT {strings}, {moment} AS moment, metadata"
         f" FROM read_json({literal(path)}, format = 'newline_delimited',"
-        f" columns = {columns})"
+        f" columns = {columns}))"
     )
+
+
+#: The fold's RFC 3339 (`_fields`), with hours, minutes and seconds in range.
+_RFC3339 = (
+    r"\d{4}-\d{2}-\d{2}[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?"
+    r"([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+)
 
 
 def parquet_view_sql(path: str, *, view: str = "events") -> str:

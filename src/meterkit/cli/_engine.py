@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import MeterkitError
 from ..meters import Meter
-from ..sql import jsonl_view_sql, parquet_view_sql, sql_usage_by_customer
+from ..sql import jsonl_table_sql, parquet_view_sql, sql_usage_by_customer
 from ..usage import Usage
 
 __all__ = ["EngineRefused", "duckdb_usage"]
@@ -52,9 +52,13 @@ def duckdb_usage(meter: Meter, path: str) -> dict[CustomerKey, Usage]:
     try:
         import duckdb
 
-        view = parquet_view_sql if path.endswith(".parquet") else jsonl_view_sql
         try:
-            connection.execute(view(path, view="events"))
+            # The file is read once, into a table both queries read.
+            if path.endswith(".parquet"):
+                connection.execute(parquet_view_sql(path, view="file_events"))
+                connection.execute("CREATE TABLE events AS SELECT * FROM file_events")
+            else:
+                connection.execute(jsonl_table_sql(path, table="events"))
             connection.execute(
                 "CREATE VIEW external_events AS"
                 " SELECT * FROM events WHERE customer_id IS NULL"
