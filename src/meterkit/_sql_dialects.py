@@ -166,10 +166,14 @@ class DuckDB(Dialect):
         return f"coalesce(isinf({self.double_of(j)}), FALSE)"
 
     def is_int(self, j: str) -> str:
-        # Integers beyond 64 bits are DOUBLE to DuckDB but keep their digits.
+        # Integers beyond 64 bits are DOUBLE to DuckDB but keep their digits. A
+        # CASE, not OR: DuckDB evaluates both sides of an OR on every row, and the
+        # regex is for DOUBLE values only (NULL when ``J`` is NULL, as before).
         return (
-            f"(json_type({j}) IN ('BIGINT', 'UBIGINT') OR (json_type({j}) = 'DOUBLE'"
-            f" AND regexp_full_match(CAST({j} AS VARCHAR), {literal(_INT_TEXT)})))"
+            f"(CASE WHEN json_type({j}) IN ('BIGINT', 'UBIGINT') THEN TRUE"
+            f" WHEN json_type({j}) = 'DOUBLE' THEN"
+            f" regexp_full_match(CAST({j} AS VARCHAR), {literal(_INT_TEXT)})"
+            f" ELSE json_type({j}) = 'DOUBLE' END)"
         )
 
     def like_text(self, j: str) -> str:

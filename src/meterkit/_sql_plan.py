@@ -19,7 +19,8 @@ expressions, in the same order:
 | `cons`   | per group (or bucket): count, exact sums, extremes, latest, distinct  |
 | `cred`   | per group: total and lowest prefix sum of all, non-rollover and       |
 |          | rollover credits (the clamped running sum is ``S_n - min(0, min S_k)``)|
-| `bad`    | the smallest ``seq`` of an event whose checks failed                  |
+| `bad`    | the smallest ``seq`` of an event whose checks failed (DuckDB: the     |
+|          | UUID check once per distinct ``customer_id``, in `ids`)               |
 
 Rule 1: checks run on every event in scope, before dedup and resets, as in the
 fold; the runner re-reads the first bad event through the fold to raise the
@@ -76,6 +77,8 @@ class Plan:
         # The metadata paths the meter reads, each extracted once (DuckDB's slots).
         self.paths: list[tuple[str, ...]] = list(_SYSTEM_PATHS)
         self.clauses: list[FilterClause] = []
+        # (DuckDB) columns of a kept row computed after dedup from its fields.
+        self.derived: list[str] = []
 
     # -- reading values ---------------------------------------------------------
     def value(self, prop: str) -> str:
@@ -129,6 +132,17 @@ class Plan:
                 f"{d.is_number(j)} AND {d.number_for_compare(j)} {_OPS[op]} "
                 f"{p(expected)}"
             )
+        elif isinstance(d, DuckDB) and op in ("eq", "ne"):
+            # The JSON text against the expected string's JSON text, both written
+            # by DuckDB's one JSON writer: equal exactly when the strings are, and
+            # no ``json_extract_string`` per row. A JSON string's text starts with
+            # a quote, so ``eq`` needs no type test.
+            needle = f"CAST(to_json(CAST({p(expected)} AS VARCHAR)) AS JSON)"
+            test = (
+                f"{j} = {needle}"
+                if op == "eq"
+                else f"{d.is_string(j)} AND {j} <> {needle}"
+            )
         else:
             test = f"{d.is_string(j)} AND " + d.string_order(
                 d.string_of(j), _OPS[op], p(expected)
@@ -181,6 +195,8 @@ class Plan:
             as_int = f"TRY_CAST(CAST({j} AS VARCHAR) AS HUGEINT)"
             dbl = d.double_of(j)
             text = f"CAST({dbl} AS VARCHAR)"
+            # A sum's DECIMAL and scale are `derived` after dedup from ``vd``: the
+            # fewer the columns, the cheaper the dedup's ``arg_min``.
             columns = [
                 f"CASE WHEN {is_int} THEN {as_int} END AS vi",
                 f"CASE WHEN NOT {is_int} THEN {dbl} END AS vd",
@@ -193,10 +209,12 @@ class Plan:
             )
             if sums:
                 scale = d.double_scale(text)
-                columns += [
-                    f"CASE WHEN NOT {is_int} THEN TRY_CAST({text} AS {DUCKDB_DECIMAL})"
-                    " END AS vdec",
-                    f"CASE WHEN NOT {is_int} THEN {scale} END AS vscale",
+                # Computed after dedup, from ``vd``, on the kept rows only.
+                kept_text = "CAST(vd AS VARCHAR)"
+                self.derived = [
+                    f"TRY_CAST({kept_text} AS {DUCKDB_DECIMAL}) AS vdec",
+                    f"CASE WHEN vd IS NOT NULL THEN {d.double_scale(kept_text)} END"
+                    " AS vscale",
                 ]
                 # DuckDB's limit, not the fold's: refused with an InexactError.
                 bad_double += (
@@ -265,19 +283,22 @@ class Plan:
             "ts IS NULL OR name IS NULL OR name = ''",
             "source IS NULL OR source NOT IN ('user', 'system')",
             "external_id = '' OR external_customer_id = ''",
-            f"customer_id IS NOT NULL AND {d.bad_uuid('customer_id')}",
             "source = 'user' AND f >= 2",
-            f"kind = 'C' AND {bad_value}",
-            f"kind = 'K' AND {bad_credit}",
+            # A CASE, not ``kind = 'C' AND ...``: DuckDB evaluates both sides of
+            # an AND on every row; a CASE reads the value only where it counts.
+            f"CASE kind WHEN 'C' THEN coalesce({bad_value}, FALSE)"
+            f" WHEN 'K' THEN coalesce({bad_credit}, FALSE) ELSE FALSE END",
         ]
         if not isinstance(d, DuckDB):
+            checks.append(f"customer_id IS NOT NULL AND {d.bad_uuid('customer_id')}")
             checks.append("md IS NOT NULL AND jsonb_typeof(md) <> 'object'")
         bad = " OR ".join(f"coalesce({c}, FALSE)" for c in checks)
         kind = (
             f"CASE WHEN {name_ok} AND coalesce({counts}, FALSE) THEN 'C'"
-            " WHEN source = 'system' AND mine THEN CASE name"
+            f" WHEN source = 'system' THEN CASE WHEN {mine} THEN CASE name"
             f" WHEN {literal(CREDITED_EVENT)} THEN 'K'"
             f" WHEN {literal(RESET_EVENT)} THEN 'R' ELSE 'N' END ELSE 'N' END"
+            " ELSE 'N' END"
         )
         # A value is read only where it counts: on a counted row, on a credit.
         credit_columns = (
@@ -307,7 +328,7 @@ class Plan:
             f"SELECT g, seq, ts, external_id AS xid, kind,"
             f" ({bad}) AS bad{value_columns}{credit_columns} FROM pre"
         )
-        pre = f"SELECT src.*, {filter_} AS f, {mine} AS mine FROM src"
+        pre = f"SELECT src.*, {filter_} AS f FROM src"
         pre = f"SELECT p.*, {kind} AS kind FROM ({pre}) AS p"
         materialized: dict[str, str]
         if duck:
@@ -316,9 +337,24 @@ class Plan:
             # row's fields by ``arg_min`` on ``seq``, and the group's first bad
             # ``seq``. Only this narrow result is materialized: the rows before
             # it (the JSON and its expressions) are computed once, in one pass.
-            fields = ["ts", "kind", *(c.rsplit(" AS ", 1)[1] for c in columns)]
+            # ``ts`` only where `latest` or a bucket reads it.
+            fields = ["ts"] if self.func == "latest" or bucket is not None else []
+            fields += ["kind", *(c.rsplit(" AS ", 1)[1] for c in columns)]
             fields += ["cu", "roll"]
-            packed = ", ".join(f"{f}: {f}" for f in fields)
+            exprs = {f: f for f in fields}
+            # A counted row's ``vi`` and a credit's ``cu`` (both HUGEINT, each
+            # NULL on the other's rows) share one field ``v``.
+            out = "r.*"
+            if "vi" in exprs:
+                del exprs["vi"], exprs["cu"]
+                exprs["v"] = "coalesce(vi, cu)"
+                out = ", ".join(
+                    [f"r.{f}" for f in exprs if f != "v"] + ["r.v AS vi", "r.v AS cu"]
+                )
+            packed = ", ".join(f"{f}: {e}" for f, e in exprs.items())
+            kept = f"SELECT g, seq, {out} FROM firsts WHERE cs = seq"
+            if self.derived:
+                kept = f"SELECT k.*, {', '.join(self.derived)} FROM ({kept}) AS k"
             ctes = [
                 ("src", src),
                 ("pre", pre),
@@ -326,15 +362,31 @@ class Plan:
                 (
                     "firsts",
                     "SELECT g, min(seq) AS seq, min(CASE WHEN bad THEN seq END) AS bs,"
-                    f" arg_min({{{packed}}}, seq) AS r FROM cls"
-                    " GROUP BY g, xid, CASE WHEN xid IS NULL THEN seq END",
+                    # Only the rows a later step reads (counted, credits, resets)
+                    # carry their fields: ``cs = seq`` when such a row is first.
+                    " min(seq) FILTER (WHERE kind <> 'N') AS cs,"
+                    f" arg_min({{{packed}}}, seq) FILTER (WHERE kind <> 'N') AS r"
+                    " FROM cls GROUP BY g, xid, CASE WHEN xid IS NULL THEN seq END",
                 ),
-                ("kept", "SELECT g, seq, r.* FROM firsts"),
+                ("kept", kept),
             ]
-            bad_cte = "SELECT min(bs) AS bad_seq FROM firsts"
+            # The UUID check runs once per distinct ``customer_id`` (on its first
+            # ``seq`` in scope), not on every row: the first bad event decides.
+            ctes.append(
+                (
+                    "ids",
+                    "SELECT min(seq) AS bs FROM src WHERE customer_id IS NOT NULL"
+                    " GROUP BY customer_id"
+                    f" HAVING {d.bad_uuid('customer_id')}",
+                )
+            )
+            bad_cte = (
+                "SELECT min(bs) AS bad_seq FROM"
+                " (SELECT bs FROM firsts UNION ALL SELECT bs FROM ids)"
+            )
             materialized = {"firsts": "MATERIALIZED", "kept": "NOT MATERIALIZED"}
             materialized.update(
-                dict.fromkeys(("src", "pre", "cls"), "NOT MATERIALIZED")
+                dict.fromkeys(("src", "pre", "cls", "ids"), "NOT MATERIALIZED")
             )
             groups = groups.replace("FROM src", "FROM firsts")
         else:
