@@ -882,7 +882,7 @@ def test_bad_event_is_named_by_its_position() -> None:
 def test_default_timezone_needs_no_database(monkeypatch: pytest.MonkeyPatch) -> None:
     # "UTC" is served without zoneinfo, so the default works on a machine without
     # a time zone database.
-    import meterkit.timeseries as module
+    import meterkit._calendar as module
 
     def no_database(key: str) -> None:
         raise module.zoneinfo.ZoneInfoNotFoundError(key)

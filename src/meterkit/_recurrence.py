@@ -27,8 +27,8 @@ import calendar
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
+from ._calendar import check_zone
 from ._localtime import local_time, wall_instant
-from .timeseries import _zone
 
 if TYPE_CHECKING:
     from .grants import CreditGrant
@@ -61,7 +61,7 @@ def refills_of(grant: CreditGrant) -> Refills | None:
     """The refill schedule of ``grant``; None when it does not recur."""
     if grant.recurrence is None:
         return None
-    zone = _zone(grant.timezone)
+    zone = check_zone(grant.timezone)
     return Refills(grant.effective_at, grant.expires_at, grant.recurrence, zone)
 
 

@@ -62,6 +62,7 @@ import attrs
 
 from . import _fields
 from ._burn import replay
+from ._calendar import check_zone
 from ._localtime import local_time
 from ._recurrence import RECURRENCES, refills_of
 from ._units import ZERO, add_units, parse_units, subtract_units
@@ -69,7 +70,6 @@ from ._verdicts import COUNTED, RESET, Scan, Window, check_meter, customer_keys
 from .errors import InvalidTypeError, ValidationError
 from .matching import CompiledMeter
 from .meters import Meter
-from .timeseries import _zone
 
 __all__ = ["BurnDown", "CreditGrant", "Draw", "GrantState", "burn_down"]
 
@@ -124,7 +124,7 @@ def _recurrence(value: object) -> str | None:
 
 
 def _timezone(value: object) -> str:
-    _zone(value)  # the check of `quantities`' timezone, errors naming `timezone`
+    check_zone(value)  # the check of `quantities`' timezone, errors naming `timezone`
     assert isinstance(value, str)
     return value
 
@@ -200,7 +200,7 @@ class CreditGrant:
                 value=self.max_rollover,
             )
         try:
-            local_time(self.effective_at, _zone(self.timezone))
+            local_time(self.effective_at, check_zone(self.timezone))
         except OverflowError:
             raise ValidationError(
                 f"is too close to the limits of datetime in the time zone "

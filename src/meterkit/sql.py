@@ -22,42 +22,40 @@ resets); the first failing event is read again through the fold's own checks, so
 the error is the fold's, with the event named by its ``seq``. What the SQL path
 does not check is listed in docs/sql.md.
 Rule 4 (buckets): `sql_quantities` cuts time into segments in Python with the
-fold's own calendar (`timeseries._Calendar`, so the time zone database is
-Python's); the engine only finds each event's segment.
+fold's own calendar (`_sql_segments`: the time zone database is Python's); the
+engine only finds each event's segment.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
+from ._calendar import (
+    Calendar,
+    check_interval,
+    check_max_buckets,
+    check_period,
+    check_zone,
+)
 from ._chunks import usage_numbers
 from ._fields import UTC, format_timestamp
 from ._sql_dialects import DUCKDB_DECIMAL, Params, dialect_for, literal
 from ._sql_plan import Plan, credits_of, tally_of
+from ._sql_segments import segments
 from ._tally import Tally
 from ._verdicts import Scan, check_by, check_meter, customer_keys
 from .errors import InexactError, InvalidTypeError, MeterkitError, ValidationError
 from .events import read_event
 from .matching import CompiledMeter
 from .meters import Meter
-from .timeseries import (
-    DEFAULT_MAX_BUCKETS,
-    MeterQuantities,
-    MeterQuantity,
-    _Calendar,
-    _interval,
-    _max_buckets,
-    _period,
-    _zone,
-)
+from .timeseries import DEFAULT_MAX_BUCKETS, MeterQuantities, MeterQuantity
 from .usage import Usage
 
 __all__ = [
@@ -202,12 +200,12 @@ def _compile(
         )
     else:
         keys = customer_keys(customer_id, external_customer_id)
-        start_at, end_at = _period(start, end, empty_ok=True)
-        calendar = _Calendar(_interval(interval), _zone(timezone))
+        start_at, end_at = check_period(start, end, empty_ok=True)
+        calendar = Calendar(check_interval(interval), check_zone(timezone))
         first = calendar.bound(start_at, "start", start)
         last = calendar.bound(end_at, "end", end)
-        buckets = calendar.buckets(first, last, _max_buckets(max_buckets))
-        bounds, indexes = _segments(calendar, buckets)
+        buckets = calendar.buckets(first, last, check_max_buckets(max_buckets))
+        bounds, indexes = segments(calendar, buckets)
         p = plan.d.p
         if name == "duckdb":
             starts = [b for b, i in zip(bounds, indexes, strict=False) if i is not None]
@@ -579,101 +577,6 @@ def sql_quantities(
         ),
         total=total.quantity(),
     )
-
-
-# -- segments of time (Rule 4) -----------------------------------------------------
-
-_SAMPLE = timedelta(hours=3)
-_SLACK = timedelta(days=3)
-_LONGEST = {
-    "hour": timedelta(hours=2),
-    "day": timedelta(days=2),
-    "week": timedelta(days=8),
-    "month": timedelta(days=32),
-    "year": timedelta(days=367),
-}
-
-
-def _offset(calendar: _Calendar, instant: datetime) -> timedelta:
-    offset = instant.astimezone(calendar.zone).utcoffset()
-    assert offset is not None
-    return offset
-
-
-def _transitions(calendar: _Calendar, low: datetime, high: datetime) -> list[datetime]:
-    """The instants in ``[low, high]`` at which the zone's UTC offset changes.
-
-    The offset is sampled every three hours (no clock in the time zone database
-    changed twice within three hours) and each change found to the microsecond.
-    """
-    if calendar.zone is UTC:
-        return []
-    found: list[datetime] = []
-    before, offset = low, _offset(calendar, low)
-    while before < high:
-        after = min(before + _SAMPLE, high)
-        changed = _offset(calendar, after)
-        if changed != offset:
-            left, right = before, after
-            while right - left > timedelta(microseconds=1):
-                middle = left + (right - left) // 2
-                if _offset(calendar, middle) == offset:
-                    left = middle
-                else:
-                    right = middle
-            found.append(right)
-            # Where a repeated stretch ends (``fold`` flips back to 0).
-            found.append(right + abs(offset - changed))
-        before, offset = after, changed
-    return found
-
-
-def _segments(
-    calendar: _Calendar, buckets: list[tuple[Any, datetime]]
-) -> tuple[list[datetime], list[int | None]]:
-    """Boundaries ``b_0 < ... < b_n`` and, for each ``[b_i, b_i+1)``, the index of
-    the bucket every instant of it falls in (None: outside every bucket)."""
-    positions = {key: n for n, (key, _) in enumerate(buckets)}
-    low = buckets[0][1]
-    try:
-        high = buckets[-1][1] + _LONGEST[calendar.interval] + _SLACK
-    except OverflowError:
-        high = datetime.max.replace(tzinfo=UTC)
-    points = {low, high}
-    transitions = [t for t in _transitions(calendar, low, high) if low < t < high]
-    points.update(transitions)
-    cuts = sorted(points)
-    for left, right in itertools.pairwise(cuts):
-        offset = _offset(calendar, left)
-        try:
-            local, stop = (
-                (left + offset).replace(tzinfo=None),
-                (right + offset).replace(tzinfo=None),
-            )
-        except OverflowError:
-            continue
-        grid = calendar.truncate(local)
-        while grid < stop:
-            if grid > local:
-                points.add((grid - offset).replace(tzinfo=UTC))
-            try:
-                grid = calendar.step(grid)
-            except (OverflowError, ValueError):
-                break
-    bounds = sorted(points)
-    indexes: list[int | None] = []
-    merged: list[datetime] = []
-    for left in bounds[:-1]:
-        try:
-            index = positions.get(calendar.key(left))
-        except OverflowError:
-            index = None
-        if indexes and indexes[-1] == index:
-            continue
-        merged.append(left)
-        indexes.append(index)
-    merged.append(bounds[-1])
-    return merged, indexes
 
 
 # -- loading files (DuckDB) --------------------------------------------------------
