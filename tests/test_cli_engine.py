@@ -115,6 +115,12 @@ def test_events_with_both_keys_are_routed_by_customer_id(
                 "timestamp": "0001-01-01T00:00:00+01:00",
             }
         ),
+        json.dumps(
+            {
+                **use({"external_customer_id": "x"}, 1),
+                "timestamp": " 025-03-01T10:00:00Z",
+            }
+        ),
         json.dumps(use({"external_customer_id": 12345}, 1)),
         json.dumps({**use({"external_customer_id": "x"}, 1), "name": 7}),
         json.dumps(use({"external_customer_id": "x"}, -1)),
@@ -126,6 +132,7 @@ def test_events_with_both_keys_are_routed_by_customer_id(
         "naive-timestamp",
         "hour-24",
         "before-year-1",
+        "padded-year",
         "number-as-external-id",
         "number-as-name",
         "negative-value",
