@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import _data
+from _timing import process_env
 
 from meterkit import to_json
 
@@ -109,8 +109,8 @@ def main() -> None:
         hand.write_text(HAND)
         ours = [meterkit, "usage", "--meter", str(meter), "--events", str(events)]
         ours += ["--format", "json", "--quiet"]
-        plain = {**os.environ, "METERKIT_JSON": "json"}
-        fast = dict(os.environ)
+        plain = process_env(METERKIT_JSON="json")
+        fast = process_env()
         cases = [
             (
                 "without orjson",
@@ -135,6 +135,7 @@ def main() -> None:
         except ImportError:
             print("orjson is not installed: `pip install 'meterkit[fast]'` for case 2")
         for name, a, env, b, target in cases:
+            run(a, env), run(b, env)  # warm-up: caches, bytecode
             ta, tb, ratios = [], [], []
             for _ in range(args.rounds):
                 t1, out_a = run(a, env)
