@@ -96,7 +96,7 @@ def read(data: bytes, *, skip: bool, max_line: int = _io.MAX_LINE_BYTES) -> tupl
         "e.jsonl",
         io.BufferedReader(io.BytesIO(data)),
         Progress(None),
-        found.append if skip else None,
+        (lambda line, message: found.append(message)) if skip else None,
         max_line,
     )
     try:
@@ -129,7 +129,10 @@ def test_a_gzip_line_of_a_gigabyte_is_skipped_in_pieces() -> None:
     packed.seek(0)
     found: list[str] = []
     lines = EventLines(
-        "e.jsonl.gz", gzip.GzipFile(fileobj=packed), Progress(None), found.append
+        "e.jsonl.gz",
+        gzip.GzipFile(fileobj=packed),
+        Progress(None),
+        lambda line, message: found.append(message),
     )
     assert list(lines) == [(2, {"a": 1})]
     assert found[0].startswith("e.jsonl.gz:1: line longer than 1,048,576 bytes")

@@ -374,9 +374,9 @@ class EventLines:
 
     A bad line goes to `fail`: without ``on_invalid`` that stops the run; with it,
     the line is counted, the first few are kept for the report, and
-    ``on_invalid(message)`` is called. A line longer than ``max_line`` bytes is a
-    bad line; a last line without a line break that is not JSON is reported as
-    truncated (a file still being written).
+    ``on_invalid(line, message)`` is called (the message located: ``FILE:LINE:``).
+    A line longer than ``max_line`` bytes is a bad line; a last line without a line
+    break that is not JSON is reported as truncated (a file still being written).
     """
 
     def __init__(
@@ -384,7 +384,7 @@ class EventLines:
         path: str,
         lines: Iterable[bytes],
         progress: Progress,
-        on_invalid: Callable[[str], None] | None = None,
+        on_invalid: Callable[[int, str], None] | None = None,
         max_line: int = MAX_LINE_BYTES,
     ) -> None:
         self.name = display_name(path)
@@ -441,7 +441,7 @@ class EventLines:
         self._first_invalid.append((line, located))
         if len(self._first_invalid) > SHOWN_INVALID:
             self._first_invalid.remove(max(self._first_invalid))
-        self._on_invalid(located)
+        self._on_invalid(line, located)
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
         decode = _orjson_decoder() or _decode_json

@@ -108,7 +108,7 @@ def run_quantities(args: argparse.Namespace) -> int:
             args.events,
             lines,
             Progress.on_stderr(args.quiet),
-            (lambda message: None) if args.skip_invalid else None,
+            (lambda line, message: None) if args.skip_invalid else None,
             getattr(args, "max_line_bytes", MAX_LINE_BYTES),
         )
 

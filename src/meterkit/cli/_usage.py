@@ -203,7 +203,7 @@ def fold_usage(
         path,
         lines,
         progress,
-        (lambda message: None) if skip_invalid else None,
+        (lambda line, message: None) if skip_invalid else None,
         max_line,
     )
     by_customer.fold(events)

@@ -16,7 +16,6 @@ events `Event` could refuse where the fold does not (an ``id``, nested metadata)
 from __future__ import annotations
 
 import argparse
-import re
 import uuid
 from datetime import datetime, timezone
 
@@ -68,15 +67,6 @@ def _needs_event_reading(event: object) -> bool:
     )
 
 
-def _line_of(message: str) -> int:
-    """The line number of a ``FILE:LINE: MESSAGE`` report (FILE may hold colons)."""
-    found = _LOCATED.match(message)
-    return int(found.group(1)) if found else 0
-
-
-_LOCATED = re.compile(r".*?:(\d+): ")
-
-
 def run_validate(args: argparse.Namespace) -> int:
     meter = _neutral_meter() if args.meter is None else read_document(Meter, args.meter)
     name = display_name(args.events)
@@ -87,7 +77,7 @@ def run_validate(args: argparse.Namespace) -> int:
     fold = UsageAccumulator(meter)
     waiting: list[object] = []
     waiting_lines: list[int] = []
-    located: list[str] = []  # bad lines found, not yet printed
+    located: list[tuple[int, str]] = []  # bad lines found, not yet printed
 
     def check() -> None:
         start, given = 0, fold.position
@@ -103,7 +93,7 @@ def run_validate(args: argparse.Namespace) -> int:
         waiting.clear()
         waiting_lines.clear()
         # Every line up to here is checked: print what was found, in line order.
-        for message in sorted(located, key=_line_of):
+        for _, message in sorted(located):
             print(message)
         located.clear()
 
@@ -112,7 +102,7 @@ def run_validate(args: argparse.Namespace) -> int:
             args.events,
             lines,
             Progress.on_stderr(args.quiet),
-            located.append,
+            lambda line, message: located.append((line, message)),
             getattr(args, "max_line_bytes", MAX_LINE_BYTES),
         )
         for line, event in events:
