@@ -475,3 +475,16 @@ def test_cli_group_by_bad_path_is_a_usage_error(
     assert (code, out) == (2, "")
     assert "argument --group-by: must be a property path" in err
     assert "Traceback" not in err
+
+
+def test_a_group_value_nested_too_deeply_names_the_event() -> None:
+    deep: object = "bottom"
+    for _ in range(70):
+        deep = {"x": deep}
+    events = [used("2025-01-01T10:00:00Z", 1, "a"), used(DAY1, 1, deep)]
+    with pytest.raises(ValidationError, match="nests deeper than 64") as caught:
+        quantities_by(
+            meter(), events, group_by="model", start=DAY1, end=DAY2, interval="day"
+        )
+    assert caught.value.path is not None
+    assert caught.value.path.startswith("events[1].metadata.model.x.x")

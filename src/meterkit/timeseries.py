@@ -279,7 +279,10 @@ def quantities_by(
         group = _group_key(value, verdict.position, group_by)
         entry = groups.get(group)
         if entry is None:
-            entry = groups[group] = (None if group is _NO_GROUP else value, {})
+            entry = groups[group] = (
+                _group_value_of(value, group, verdict.position, group_by),
+                {},
+            )
         tallies = entry[1]
         tally = tallies.get(key)
         if tally is None:
@@ -319,8 +322,25 @@ def _group_key(value: object, index: int, group_by: str) -> object:
     try:
         return unique_key(value)
     except MeterkitError as exc:
-        where = f"events[{index}].metadata.{group_by.removeprefix('metadata.')}"
-        raise exc.at(where + (exc.path or "")) from None
+        raise exc.at(_where(index, group_by) + (exc.path or "")) from None
+
+
+def _group_value_of(value: object, group: object, index: int, group_by: str) -> object:
+    """A new group's value, frozen as `GroupQuantities` holds it; a value it cannot
+    hold (nested too deeply) is an error naming the event."""
+    if group is _NO_GROUP:
+        return None
+    try:
+        return frozen_json(value, "")
+    except MeterkitError as exc:
+        raise exc.at(_where(index, group_by) + (exc.path or "")) from None
+
+
+def _where(index: int, group_by: str) -> str:
+    """Where the ``group_by`` property of the event ``index`` is, as a path."""
+    if group_by in ("name", "source", "timestamp"):
+        return f"events[{index}].{group_by}"
+    return f"events[{index}].metadata.{group_by.removeprefix('metadata.')}"
 
 
 class _Series:
