@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
+from . import test_cli_hostile as hostile
 from .test_cli import (
     CUSTOMER_A,
     CUSTOMER_B,
@@ -234,3 +237,64 @@ def test_without_duckdb_the_default_engine_runs(
         f"{path}: DuckDB is not installed: pip install 'meterkit[duckdb]'; "
         "reading it with the default engine"
     )
+
+
+# -- any file -------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=hostile.event_files(), func=st.sampled_from(hostile.FUNCS))
+def test_duckdb_prints_what_the_default_engine_prints_for_any_file(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, func: str
+) -> None:
+    """The hostile files of `test_cli_hostile` (arbitrary bytes, deep nesting, lone
+    surrogates, huge numbers, every JSON type in every field): the same exit status,
+    the same stdout, and for a refused file the same error line."""
+    folder = tmp_path_factory.mktemp("any")
+    meter = folder / "meter.json"
+    meter.write_text(json.dumps(hostile.meter_doc(func)))
+    path = folder / "events.jsonl"
+    path.write_bytes(data)
+    argv = ["usage", "--meter", str(meter), "--events", str(path), "--format", "json"]
+    default = hostile.run_main(argv, "utf-8")
+    duck = hostile.run_main([*argv, "--engine", "duckdb"], "utf-8")
+    assert (duck.code, duck.out) == (default.code, default.out), duck.err
+    if default.code:
+        assert duck.err.splitlines()[-1] == default.err.splitlines()[-1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    bad=st.none() | hostile.json_line(),
+    where=st.integers(0, 40),
+    func=st.sampled_from(hostile.FUNCS),
+)
+def test_duckdb_prints_what_the_default_engine_prints_for_real_logs(
+    tmp_path_factory: pytest.TempPathFactory,
+    seed: int,
+    bad: bytes | None,
+    where: int,
+    func: str,
+) -> None:
+    """Logs of every kind of event (`test_cli.make_events`), with one arbitrary JSON
+    line put in somewhere, or none."""
+    folder = tmp_path_factory.mktemp("logs")
+    meter = folder / "meter.json"
+    meter.write_text(json.dumps(hostile.meter_doc(func)))
+    lines = jsonl(make_events(seed, 40)).encode().splitlines(keepends=True)
+    if bad is not None:
+        lines.insert(where, bad)
+    path = folder / "events.jsonl"
+    path.write_bytes(b"".join(lines))
+    argv = ["usage", "--meter", str(meter), "--events", str(path), "--format", "csv"]
+    default = hostile.run_main(argv, "utf-8")
+    duck = hostile.run_main([*argv, "--engine", "duckdb"], "utf-8")
+    assert (duck.code, duck.out) == (default.code, default.out), duck.err
+    if default.code:
+        assert duck.err.splitlines()[-1] == default.err.splitlines()[-1]

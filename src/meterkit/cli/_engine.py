@@ -20,7 +20,12 @@ from typing import Any
 
 from ..errors import MeterkitError
 from ..meters import Meter
-from ..sql import jsonl_table_sql, parquet_view_sql, sql_usage_by_customer
+from ..sql import (
+    jsonl_table_sql,
+    parquet_view_sql,
+    sql_aggregate,
+    sql_usage_by_customer,
+)
 from ..usage import Usage
 
 __all__ = ["EngineRefused", "duckdb_usage"]
@@ -63,6 +68,13 @@ def duckdb_usage(meter: Meter, path: str) -> dict[CustomerKey, Usage]:
                 "CREATE VIEW external_events AS"
                 " SELECT * FROM events WHERE customer_id IS NULL"
             )
+            # The default engine checks the events of no customer too: so does the
+            # whole-log scope of `sql_aggregate`, over them (its value unused).
+            connection.execute(
+                "CREATE VIEW keyless_events AS SELECT * FROM external_events"
+                " WHERE external_customer_id IS NULL"
+            )
+            sql_aggregate(connection, meter, table="keyless_events")
             found: dict[CustomerKey, Usage] = {}
             for kind, table in (
                 ("customer_id", "events"),
