@@ -387,11 +387,18 @@ def _refusal(connection: Any, compiled: _Compiled, seq: Any) -> None:
             event["customer_id"] = str(row["customer_id"])
         if isinstance(row["metadata"], str):
             # DuckDB reads a JSON float as a double, Postgres by its digits.
-            event["metadata"] = (
-                json.loads(row["metadata"])
-                if dialect == "duckdb"
-                else json.loads(row["metadata"], parse_float=Decimal)
-            )
+            try:
+                event["metadata"] = (
+                    json.loads(row["metadata"])
+                    if dialect == "duckdb"
+                    else json.loads(row["metadata"], parse_float=Decimal)
+                )
+            except RecursionError:
+                raise ValidationError(
+                    "nests too deeply to be read",
+                    path=f"events[{index}].metadata",
+                    value="...",
+                ) from None
         scan = Scan(CompiledMeter(compiled.plan.meter))
         view = read_event(event, index, scan.ids)
         scan.classify(view, index)
