@@ -227,3 +227,16 @@ class Calendar:
                 break  # the end of the calendar
         found.sort(key=lambda item: item[1])
         return found
+
+
+def series_buckets(
+    start: object, end: object, interval: object, timezone: object, max_buckets: object
+) -> tuple[Calendar, list[tuple[Key, datetime]]]:
+    """The calendar of a series and its buckets from the one holding ``start`` to
+    the one holding ``end``: the arguments of `quantities`, checked in its order."""
+    start_at, end_at = check_period(start, end, empty_ok=True)
+    calendar = Calendar(check_interval(interval), check_zone(timezone))
+    limit = check_max_buckets(max_buckets)
+    first = calendar.bound(start_at, "start", start)
+    last = calendar.bound(end_at, "end", end)
+    return calendar, calendar.buckets(first, last, limit)

@@ -37,13 +37,7 @@ from typing import Any
 
 import attrs
 
-from ._calendar import (
-    Calendar,
-    check_interval,
-    check_max_buckets,
-    check_period,
-    check_zone,
-)
+from ._calendar import series_buckets
 from ._chunks import usage_numbers
 from ._fields import UTC, format_timestamp
 from ._sql_dialects import DUCKDB_DECIMAL, Params, dialect_for, literal
@@ -55,7 +49,7 @@ from .errors import InexactError, InvalidTypeError, MeterkitError, ValidationErr
 from .events import read_event
 from .matching import CompiledMeter
 from .meters import Meter
-from .timeseries import DEFAULT_MAX_BUCKETS, MeterQuantities, MeterQuantity
+from .timeseries import DEFAULT_MAX_BUCKETS, MeterQuantities, series_of
 from .usage import Usage
 
 __all__ = [
@@ -200,11 +194,7 @@ def _compile(
         )
     else:
         keys = customer_keys(customer_id, external_customer_id)
-        start_at, end_at = check_period(start, end, empty_ok=True)
-        calendar = Calendar(check_interval(interval), check_zone(timezone))
-        first = calendar.bound(start_at, "start", start)
-        last = calendar.bound(end_at, "end", end)
-        buckets = calendar.buckets(first, last, check_max_buckets(max_buckets))
+        calendar, buckets = series_buckets(start, end, interval, timezone, max_buckets)
         bounds, indexes = segments(calendar, buckets)
         p = plan.d.p
         if name == "duckdb":
@@ -574,16 +564,7 @@ def sql_quantities(
         if row.get("key") is not None
     }
     tallies = [found.get(n) or Tally(func) for n in range(len(compiled.buckets))]
-    total = Tally(func)
-    for tally in tallies:
-        total.absorb(tally)  # in time order, as `latest` needs
-    return MeterQuantities(
-        quantities=tuple(
-            MeterQuantity(timestamp=instant, quantity=tally.quantity())
-            for (_, instant), tally in zip(compiled.buckets, tallies, strict=True)
-        ),
-        total=total.quantity(),
-    )
+    return series_of(compiled.buckets, tallies, func)
 
 
 # -- loading files (DuckDB) --------------------------------------------------------

@@ -35,7 +35,7 @@ falls in a bucket, in the order of its first such event in the log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -43,15 +43,7 @@ from typing import Any
 import attrs
 
 from . import _fields
-from ._calendar import (
-    INTERVALS,
-    Calendar,
-    Key,
-    check_interval,
-    check_max_buckets,
-    check_period,
-    check_zone,
-)
+from ._calendar import INTERVALS, Key, check_period, series_buckets
 from ._chunks import Chunk
 from ._fields import parse_id, parse_timestamp
 from ._sentinel import Sentinel
@@ -362,14 +354,9 @@ class _Series:
         compiled = CompiledMeter(check_meter(meter))
         self.scan = Scan(compiled, *customer_keys(customer_id, external_customer_id))
         self.events = iterate(events)
-        start_at, end_at = check_period(start, end, empty_ok=True)
-        self.calendar = calendar = Calendar(
-            check_interval(interval), check_zone(timezone)
+        self.calendar, self.buckets = series_buckets(
+            start, end, interval, timezone, max_buckets
         )
-        limit = check_max_buckets(max_buckets)
-        first = calendar.bound(start_at, "start", start)
-        last = calendar.bound(end_at, "end", end)
-        self.buckets = calendar.buckets(first, last, limit)
 
     def counted(self) -> Iterator[tuple[Key, Verdict]]:
         """Each counted verdict whose event falls in a bucket, with the bucket's key
@@ -392,17 +379,30 @@ class _Series:
         return {key: Tally(func) for key, _ in self.buckets}
 
     def result(self, tallies: dict[Key, Tally]) -> MeterQuantities:
-        """The series of ``tallies`` (one per bucket) and its total (Rule 4)."""
-        total = Tally(self.scan.compiled.func)
-        for key, _ in self.buckets:
-            total.absorb(tallies[key])  # in time order, as `latest` needs
-        return MeterQuantities(
-            quantities=tuple(
-                MeterQuantity(timestamp=instant, quantity=tallies[key].quantity())
-                for key, instant in self.buckets
-            ),
-            total=total.quantity(),
+        """The series of ``tallies`` (one per bucket key) and its total."""
+        return series_of(
+            self.buckets,
+            [tallies[key] for key, _ in self.buckets],
+            self.scan.compiled.func,
         )
+
+
+def series_of(
+    buckets: Sequence[tuple[Key, datetime]], tallies: Sequence[Tally], func: str
+) -> MeterQuantities:
+    """The `MeterQuantities` of the buckets' ``tallies`` (in the buckets' order)
+    and its total (Rule 4): the tallies absorbed in time order, as `latest` needs.
+    `sql.sql_quantities` builds its series here too."""
+    total = Tally(func)
+    for tally in tallies:
+        total.absorb(tally)
+    return MeterQuantities(
+        quantities=tuple(
+            MeterQuantity(timestamp=instant, quantity=tally.quantity())
+            for (_, instant), tally in zip(buckets, tallies, strict=True)
+        ),
+        total=total.quantity(),
+    )
 
 
 # -- Billing periods ---------------------------------------------------------------
