@@ -50,8 +50,6 @@ class OutputError(Exception):
 #: is not held twice (as text and as bytes) in memory.
 _SLICE = 1 << 20
 
-_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
 
 def number_text(value: object) -> str:
     """A number as its JSON text, the way the JSON output writes it."""
@@ -79,16 +77,10 @@ def csv_text(rows: Iterable[Sequence[str]]) -> str:
 
 
 def _escape(char: str) -> str:
-    """``char`` as Python writes it in a string literal's ``repr``."""
-    short = _SHORT_ESCAPES.get(char)
-    if short is not None:
-        return short
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
+    """``char`` as Python writes it in a string literal's ``repr`` (``\\n``,
+    ``\\x1b``, ``\\u202e``): what `ascii` writes for any character but a quote
+    or a backslash, which are printable and never escaped here."""
+    return ascii(char)[1:-1]
 
 
 def _is_utf(encoding: str) -> bool:
