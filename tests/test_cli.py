@@ -596,10 +596,14 @@ def test_directory_and_corrupt_gzip(
     packed = gzip.compress(jsonl(make_events(3)).encode())
     cut = files["dir"] / "cut.jsonl.gz"
     cut.write_bytes(packed[: len(packed) // 2])
-    code, out, err = run(capsys, "usage", meter=files["meter"], events=cut)
-    assert (code, out) == (1, "")
-    assert err.startswith(f"{cut}:")
-    assert "cannot read" in err
+    for words, options in (("usage", {"meter": files["meter"]}), ("validate", {})):
+        code, out, err = run(capsys, words, events=cut, **options)
+        assert (code, out) == (
+            1,
+            "",
+        )  # validate too: no report of a file it cannot read
+        assert err.startswith(f"{cut}:")
+        assert "cannot read" in err
 
 
 def test_bad_flags_exit_2(

@@ -213,10 +213,14 @@ lines = st.one_of(
 
 @st.composite
 def event_files(draw: st.DrawFn) -> bytes:
+    """A JSON Lines file of hostile lines. Not one that starts with the gzip magic
+    bytes: that is read as a (here corrupt) gzip stream, whose lines are not the
+    raw bytes' lines, so they cannot be accounted for against them; corrupt gzip has
+    its own test (`test_cli.test_directory_and_corrupt_gzip`)."""
     data = b"".join(draw(st.lists(lines, max_size=12)))
     if draw(st.booleans()) and data and not data.endswith(b"\n"):
         data += b"\n"
-    return data
+    return b" " + data if data.startswith(b"\x1f\x8b") else data
 
 
 def count_lines(data: bytes) -> tuple[int, int]:
