@@ -598,10 +598,8 @@ def test_directory_and_corrupt_gzip(
     cut.write_bytes(packed[: len(packed) // 2])
     for words, options in (("usage", {"meter": files["meter"]}), ("validate", {})):
         code, out, err = run(capsys, words, events=cut, **options)
-        assert (code, out) == (
-            1,
-            "",
-        )  # validate too: no report of a file it cannot read
+        # validate too: exit 1 and no report for a file it cannot read
+        assert (code, out) == (1, "")
         assert err.startswith(f"{cut}:")
         assert "cannot read" in err
 
