@@ -195,3 +195,100 @@ def test_512_levels_are_read_and_brackets_in_strings_do_not_count() -> None:
     inner = b"[" * 511 + b"]" * 511  # 512 levels with the object around it
     text = b'{"a": "' + b"[" * 2000 + b'", "b": ' + inner + b"}\n"
     assert read(text, skip=False)[0] == "read"
+
+
+# -- lines cut from blocks -----------------------------------------------------------
+
+# Lines as a file may hold them: events, hostile lines (numbers orjson reads
+# differently, next to UUID-like text the byte test also finds), blank lines,
+# broken JSON; each ending in LF, CR LF, or (the last) nothing.
+file_lines = st.lists(
+    st.one_of(
+        json_values.map(lambda value: json.dumps(value).encode()),
+        st.sampled_from(HOSTILE[:8] + HOSTILE[15:]),
+        st.sampled_from(
+            [b"", b"   ", b"\r", b'{"id": "abc1234e-5678-9e-123"}', b'{"a": 9e-123}']
+        ),
+        st.binary(max_size=30),
+    ),
+    max_size=25,
+)
+
+
+def file_of(lines: list[bytes], ends: list[bytes]) -> bytes:
+    return b"".join(line + end for line, end in zip(lines, ends, strict=False))
+
+
+@given(
+    lines=file_lines,
+    ends=st.lists(st.sampled_from([b"\n", b"\r\n", b""]), min_size=25, max_size=25),
+    block=st.integers(1, 80),
+    skip=st.booleans(),
+    fast=st.booleans(),
+)
+def test_any_block_size_reads_a_file_as_one_block_does(
+    lines: list[bytes], ends: list[bytes], block: int, skip: bool, fast: bool
+) -> None:
+    # Only the last line may lack its line break (a file being written).
+    ends = [end or b"\n" for end in ends[: len(lines) - 1]] + ends[len(lines) - 1 :]
+    data = file_of(lines, ends)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("METERKIT_JSON", "orjson" if fast else "json")
+        whole = read(data, skip=skip, max_line=60)
+        patch.setattr(_io, "BLOCK_BYTES", block)
+        assert read(data, skip=skip, max_line=60) == whole
+        # orjson or not, every value and every message is the same.
+        patch.setenv("METERKIT_JSON", "json" if fast else "orjson")
+        assert read(data, skip=skip, max_line=60) == whole
+
+
+def test_a_line_longer_than_the_limit_across_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_io, "BLOCK_BYTES", 16)
+    data = b'{"a": 1}\n{"a": "' + b"x" * 200 + b'"}\n{"a": 2}\r\n{"a": 3'
+    result = read(data, skip=True, max_line=100)
+    assert result[1] == [(1, {"a": 1}), (3, {"a": 2})]
+    assert result[2] == [
+        "e.jsonl:2: line longer than 100 bytes (raise the limit with --max-line-bytes)",
+        "e.jsonl:4: truncated last line (no line break at its end): invalid JSON:"
+        " Expecting ',' delimiter at column 8",
+    ]
+    assert result[3:] == (4, 2, 2)
+    # The limit counts a line without its line break, CR LF included.
+    exact = b'{"a": "' + b"x" * 91 + b'"}'
+    assert read(exact + b"\r\n" + exact + b"\n", skip=True, max_line=100)[1] == [
+        (1, {"a": "x" * 91}),
+        (2, {"a": "x" * 91}),
+    ]
+
+
+def test_events_before_a_bad_line_of_a_block_are_handed_over_first() -> None:
+    # Stopping at line 3, the consumer has already been given lines 1 and 2.
+    seen: list[int] = []
+    lines = EventLines(
+        "e.jsonl",
+        io.BufferedReader(io.BytesIO(b'{"a": 1}\n{"a": 2}\n{\n{"a": 4}\n')),
+        Progress(None),
+    )
+    batches = lines.batches()
+    numbers, _ = next(batches)
+    seen.extend(numbers)
+    with pytest.raises(Stop, match=r"e\.jsonl:3: invalid JSON"):
+        next(batches)
+    assert seen == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("data", "first", "expected"),
+    [
+        (b'{"a": 1}\n{"a": 123456789012345678901}\n', 1, [2]),
+        (b'{"a": 1e-400}\n{"a": 1}\n{"b": 2.5E-308}\n', 10, [10, 12]),
+        (b'{"id": "abc1234e-5678"}\n', 1, [1]),  # text too: the walk decides
+        (b'{"a": 1e-40, "b": 12345678901234567}\n', 1, []),
+    ],
+)
+def test_the_byte_test_names_the_lines_to_read_again(
+    data: bytes, first: int, expected: list[int]
+) -> None:
+    assert _io._suspects(data, first) == expected

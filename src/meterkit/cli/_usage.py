@@ -19,6 +19,7 @@ import contextlib
 import gzip
 import importlib.resources
 import json
+import operator
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -57,9 +58,12 @@ DEMO_FILES = ("llm-meter.json", "llm-price.json", "llm-events.jsonl.gz")
 CustomerKey = tuple[str, str]
 
 
-#: How many events are routed before they are folded, as lists (the library's
-#: fast scan reads a list with the least overhead per event).
-BATCH = 2048
+#: How many events are routed before they are folded, as lists: enough for the
+#: library's fast scan to read a list with little overhead per call, few enough
+#: that the events are still in the CPU's cache when it does (docs/performance.md).
+BATCH = 128
+
+_CUSTOMER_ID = operator.itemgetter("customer_id")
 
 
 class _Route:
@@ -101,7 +105,8 @@ class CustomerFolds:
     An event with a ``customer_id`` goes to the fold keyed by ``customer_id``; one
     without goes to the fold keyed by ``external_customer_id``. Each event is
     read once, by the library, in the fold it is routed to; events are handed over
-    in lists of `BATCH`.
+    in lists of about `BATCH`, as `EventLines.batches` reads them (a batch whose
+    events all have a ``customer_id`` is handed over whole, unrouted).
     """
 
     def __init__(self, meter: Meter, wanted: Sequence[str] | None):
@@ -114,7 +119,6 @@ class CustomerFolds:
         """Fold every event of ``events``; stop at the first bad line, or skip
         bad lines when ``events`` does."""
         by_id, by_external = self._by_id, self._by_external
-        waiting = 0
 
         def flush() -> None:
             errors: list[tuple[int, str]] = []
@@ -124,23 +128,26 @@ class CustomerFolds:
                 events.stop(*min(errors))  # the first bad line of the file
 
         events.before_stop = flush  # a bad line later in the file comes after these
-        # Bound methods in locals: this loop runs once per line.
-        id_event, id_line = by_id.events.append, by_id.lines.append
-        external_event, external_line = (
-            by_external.events.append,
-            by_external.lines.append,
-        )
-        for line, event in events:
-            if type(event) is dict and event.get("customer_id") is None:
-                external_event(event)
-                external_line(line)
-            else:  # a line that is not an object is refused by the by-id fold
-                id_event(event)
-                id_line(line)
-            waiting += 1
-            if waiting == BATCH:
+        for lines, values in events.batches():
+            try:
+                # One C-level pass: does any event of the batch lack a customer_id?
+                mixed = None in map(_CUSTOMER_ID, values)
+            except (KeyError, TypeError):  # a missing key, a line not an object
+                mixed = True
+            if not mixed:
+                by_id.events.extend(values)
+                by_id.lines.extend(lines)
+            else:
+                for line, event in zip(lines, values, strict=True):
+                    route = by_id
+                    if type(event) is dict and event.get("customer_id") is None:
+                        route = by_external
+                    # A line that is not an object is refused by the by-id fold.
+                    route.events.append(event)
+                    route.lines.append(line)
+            values.clear()  # the events live in the routes' lists only
+            if len(by_id.events) + len(by_external.events) >= BATCH:
                 flush()
-                waiting = 0
         flush()
         events.before_stop = None
 
