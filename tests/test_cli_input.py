@@ -280,15 +280,30 @@ def test_events_before_a_bad_line_of_a_block_are_handed_over_first() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "first", "expected"),
+    ("data", "expected"),
     [
-        (b'{"a": 1}\n{"a": 123456789012345678901}\n', 1, [2]),
-        (b'{"a": 1e-400}\n{"a": 1}\n{"b": 2.5E-308}\n', 10, [10, 12]),
-        (b'{"id": "abc1234e-5678"}\n', 1, [1]),  # text too: the walk decides
-        (b'{"a": 1e-40, "b": 12345678901234567}\n', 1, []),
+        (b'{"a": 1}\n{"a": 123456789012345678901}\n', [2]),
+        (b'{"a": 1e-400}\n{"a": 1}\n{"b": 2.5E-308}\n', [1, 3]),
+        (b'{"id": "abc1234e-5678"}\n', [1]),  # text too: the walk decides
+        (b'{"a": 1e-40, "b": 12345678901234567}\n', []),
     ],
 )
 def test_the_byte_test_names_the_lines_to_read_again(
-    data: bytes, first: int, expected: list[int]
+    data: bytes, expected: list[int]
 ) -> None:
-    assert _io._suspects(data, first) == expected
+    lines = [data.count(b"\n", 0, at) + 1 for at in _io._suspects(data)]
+    assert lines == expected
+
+
+def test_the_byte_test_finds_its_line_deep_in_a_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The line is found by its offset in the block, after many short lines.
+    data = b"{}\n" * 40 + b'{"a":123456789012345678901}\n{"b":1e-999}\n'
+    assert _io.BLOCK_BYTES > len(data)
+    monkeypatch.setenv("METERKIT_JSON", "orjson")
+    found = read(data, skip=True)
+    assert found[1][40] == (41, {"a": 123456789012345678901})
+    assert found[2] == [
+        "e.jsonl:42: number 1e-999 is out of range: it would be read as 0.0"
+    ]

@@ -305,9 +305,10 @@ def _orjson() -> tuple[Callable[[bytes], object], type[ValueError]] | None:
 _RUN, _EXPONENT = b"0" * 19, b"0e-000"
 
 
-def _suspects(data: bytes, first: int) -> list[int]:
-    """The numbers of the lines of ``data`` (its first line numbered ``first``)
-    that orjson could read differently from `json` (see `_orjson_decoder`).
+def _suspects(data: bytes) -> list[int]:
+    """Where in ``data`` (one line, or a block of lines) a number may be one
+    orjson reads differently from `json` (see `_orjson_decoder`): sorted offsets,
+    at most one per shape found in a line.
 
     One translation and a few searches per block of lines, not per line: the
     test finds text too (a UUID's ``9e-123``), so a line it names is decided by
@@ -321,17 +322,7 @@ def _suspects(data: bytes, first: int) -> list[int]:
             found.append(at)
             end = data.find(b"\n", at)
             at = -1 if end == -1 else shape.find(needle, end)
-    if not found:
-        return []
-    found.sort()
-    numbers: list[int] = []
-    line, last = first, 0
-    for at in found:
-        line += data.count(b"\n", last, at)
-        last = at
-        if not numbers or numbers[-1] != line:
-            numbers.append(line)
-    return numbers
+    return sorted(found)
 
 
 def _orjson_decoder() -> Callable[[bytes], object] | None:
@@ -358,7 +349,7 @@ def _orjson_decoder() -> Callable[[bytes], object] | None:
             value = loads(raw)
         except refused:
             return _decode_json(raw)
-        if _suspects(raw, 1) and not _floats_are_exact(value):
+        if _suspects(raw) and not _floats_are_exact(value):
             return _decode_json(raw)
         return value
 
@@ -550,13 +541,15 @@ class EventLines:
                         lines.append(carry)
                         carry, long = b"", True
                 number = self.lines
-                later = iter(_suspects(data, number + 1) if fast else ())
-                suspect = next(later, _NEVER)
+                # The offsets the byte test names, and where the current line ends.
+                later = iter(_suspects(data) if fast else ())
+                suspect, end = next(later, _NEVER), 0
                 crlf = data.find(b"\r") != -1
                 bad: tuple[int, str] | None = None
                 nonblank = events = 0
                 for line in lines:
                     number += 1
+                    end += len(line) + 1
                     if crlf:
                         line = line.rstrip(b"\r")
                     if len(line) > limit:
@@ -578,12 +571,11 @@ class EventLines:
                             except refused:
                                 value = decode(line)
                             else:
-                                if number >= suspect:
-                                    while suspect < number:
+                                if end > suspect:
+                                    # This line, or a bad line before it, is named.
+                                    while suspect < end:
                                         suspect = next(later, _NEVER)
-                                    if suspect == number and not _floats_are_exact(
-                                        value
-                                    ):
+                                    if not _floats_are_exact(value):
                                         value = decode(line)
                         except (ValueError, RecursionError) as exc:
                             self.events += events  # for `_why`: the first line?

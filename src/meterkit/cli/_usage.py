@@ -22,7 +22,7 @@ import json
 import operator
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._fields import parse_id
@@ -63,7 +63,8 @@ CustomerKey = tuple[str, str]
 #: that the events are still in the CPU's cache when it does (docs/performance.md).
 BATCH = 128
 
-_CUSTOMER_ID = operator.itemgetter("customer_id")
+# An event's customer_id (KeyError when absent, TypeError when not an object).
+_CUSTOMER_ID: Callable[[Any], object] = operator.itemgetter("customer_id")
 
 
 class _Route:

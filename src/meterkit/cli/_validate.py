@@ -54,19 +54,6 @@ def _neutral_meter() -> Meter:
     )
 
 
-def _needs_event_reading(event: object) -> bool:
-    """Whether `Event`'s own reading could refuse what the fold accepts: an ``id``
-    key, or metadata holding objects or arrays (nesting deeper than `Event`
-    allows, numbers beyond what it holds). Plain events take the fold alone."""
-    if type(event) is not dict or "id" in event:
-        return True
-    metadata = event.get("metadata")
-    return type(metadata) is dict and any(
-        type(value) in (dict, list) or (type(value) is int and value.bit_length() > 64)
-        for value in metadata.values()
-    )
-
-
 def run_validate(args: argparse.Namespace) -> int:
     meter = _neutral_meter() if args.meter is None else read_document(Meter, args.meter)
     name = display_name(args.events)
@@ -105,16 +92,38 @@ def run_validate(args: argparse.Namespace) -> int:
             lambda line, message: located.append((line, message)),
             getattr(args, "max_line_bytes", MAX_LINE_BYTES),
         )
-        for line, event in events:
-            if _needs_event_reading(event):
+        for numbers, values in events.batches():
+            refused: set[int] = set()
+            for index, event in enumerate(values):
+                # Whether `Event`'s own reading could refuse what the fold
+                # accepts: an ``id`` key, or metadata holding objects or arrays
+                # (nesting deeper than `Event` allows) or integers beyond 64 bits.
+                # A plain event takes the fold alone. Inline: once per event.
+                if type(event) is dict and "id" not in event:
+                    metadata = event.get("metadata")
+                    if type(metadata) is not dict:
+                        continue  # none, or one the fold refuses
+                    for value in metadata.values():
+                        kind = type(value)
+                        if (
+                            kind is dict
+                            or kind is list
+                            or (kind is int and value.bit_length() > 64)
+                        ):
+                            break
+                    else:
+                        continue
                 try:
                     from_dict(Event, event)
                 except MeterkitError as exc:
-                    events.fail(line, relocated(exc))
-                    continue
-            waiting.append(event)
-            waiting_lines.append(line)
-            if len(waiting) == BATCH:
+                    events.fail(numbers[index], relocated(exc))
+                    refused.add(index)
+            if refused:
+                kept = [i for i in range(len(values)) if i not in refused]
+                values, numbers = [values[i] for i in kept], [numbers[i] for i in kept]
+            waiting.extend(values)
+            waiting_lines.extend(numbers)
+            if len(waiting) >= BATCH:
                 check()
         check()
     valid = events.nonblank - events.invalid
