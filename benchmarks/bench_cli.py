@@ -10,7 +10,8 @@ line (`json.loads`, or `orjson.loads` when installed), keep the first event of e
 nothing else; both print totals that must equal ours. Whole processes are timed
 (start-up included), A B A B ..., best and median of each. Targets (issue 14):
 `meterkit usage` at most 1.25x the `json.loads` loop without orjson, and at most
-2.0x the orjson loop with it.
+2.0x the orjson loop with it; and `meterkit validate --meter` at least as fast as
+`meterkit usage` on the same file.
 """
 
 from __future__ import annotations
@@ -151,6 +152,24 @@ def main() -> None:
                 f" ratio best {min(ta) / min(tb):.2f}x, median of pairs"
                 f" {statistics.median(ratios):.2f}x (target <= {target}x)"
             )
+        # Target 3: `validate --meter` at least as fast as `usage` (with orjson
+        # when installed), both checking every event of the same file.
+        check = [meterkit, "validate", "--meter", str(meter), "--events", str(events)]
+        check.append("--quiet")
+        run(check, fast)
+        tu, tv, ratios = [], [], []
+        for _ in range(args.rounds):
+            t1, _ = run(check, fast)
+            t2, _ = run(ours, fast)
+            tv.append(t1)
+            tu.append(t2)
+            ratios.append(t1 / t2)
+        print(
+            f"validate --meter {min(tv):.2f} s (median {statistics.median(tv):.2f});"
+            f" usage {min(tu):.2f} s (median {statistics.median(tu):.2f});"
+            f" ratio best {min(tv) / min(tu):.2f}x, median of pairs"
+            f" {statistics.median(ratios):.2f}x (target <= 1.0x)"
+        )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from meterkit.cli import _io
@@ -300,10 +300,62 @@ def test_the_byte_test_finds_its_line_deep_in_a_block(
 ) -> None:
     # The line is found by its offset in the block, after many short lines.
     data = b"{}\n" * 40 + b'{"a":123456789012345678901}\n{"b":1e-999}\n'
-    assert _io.BLOCK_BYTES > len(data)
+    assert len(data) < _io.BLOCK_BYTES
     monkeypatch.setenv("METERKIT_JSON", "orjson")
     found = read(data, skip=True)
     assert found[1][40] == (41, {"a": 123456789012345678901})
     assert found[2] == [
         "e.jsonl:42: number 1e-999 is out of range: it would be read as 0.0"
     ]
+
+
+# -- validate: which events need Event's own reading ---------------------------------
+
+flat_values = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+metadata_values = (
+    flat_values
+    | st.integers(min_value=2**64 - 2, max_value=2**64 + 2)
+    | st.integers(max_value=-(2**64) + 2, min_value=-(2**64) - 2)
+    | st.lists(flat_values, max_size=2)
+    | st.dictionaries(st.text(max_size=3), flat_values, max_size=2)
+)
+validate_events = st.one_of(
+    st.fixed_dictionaries(
+        {"name": st.just("llm")},
+        optional={
+            "id": st.text(max_size=3),
+            "metadata": st.dictionaries(st.text(max_size=5), metadata_values)
+            | json_values,
+        },
+    ),
+    json_values,
+)
+
+
+plain_shaped = st.fixed_dictionaries(
+    {
+        "name": st.just("llm"),
+        "metadata": st.dictionaries(st.text(max_size=5), metadata_values),
+    },
+    optional={"id": st.text(max_size=3)},
+)
+
+
+@given(st.lists(validate_events, max_size=6), st.lists(plain_shaped, max_size=6))
+@example([], [{"name": "llm", "metadata": {"a": [1]}}])
+@example([], [{"name": "llm", "metadata": {"a": {}, "b": 1}}])
+@example([], [{"name": "llm", "metadata": {"a": 2**64}}])
+@example([], [{"name": "llm", "metadata": {"a": -(2**64)}}])
+@example([], [{"name": "llm", "metadata": {"a": 2**64 - 1, "b": True}}])
+@example([], [{"name": "llm", "metadata": {}, "id": "x"}])
+def test_validate_decides_a_whole_list_as_event_by_event(
+    events: list[object], shaped: list[object]
+) -> None:
+    from meterkit.cli import _validate
+
+    # The C-level test may send a plain list event by event (metadata missing,
+    # or not an object), never the other way round.
+    plain = not any(map(_validate._needs_reading, events))
+    assert _validate._plain(events) <= plain
+    # Where every event has metadata as an object, the two agree.
+    assert _validate._plain(shaped) == (not any(map(_validate._needs_reading, shaped)))
