@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from meterkit.cli import _io
@@ -309,53 +309,24 @@ def test_the_byte_test_finds_its_line_deep_in_a_block(
     ]
 
 
-# -- validate: which events need Event's own reading ---------------------------------
-
-flat_values = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
-metadata_values = (
-    flat_values
-    | st.integers(min_value=2**64 - 2, max_value=2**64 + 2)
-    | st.integers(max_value=-(2**64) + 2, min_value=-(2**64) - 2)
-    | st.lists(flat_values, max_size=2)
-    | st.dictionaries(st.text(max_size=3), flat_values, max_size=2)
+@pytest.mark.parametrize(
+    ("event", "needs"),
+    [
+        ({"name": "llm", "metadata": {"a": 1, "b": "x", "c": 1.5, "d": None}}, False),
+        ({"name": "llm", "metadata": {"a": 2**64 - 1, "b": -(2**64) + 1}}, False),
+        ({"name": "llm"}, False),
+        ({"name": "llm", "metadata": "not an object"}, False),  # the fold refuses it
+        ({"name": "llm", "metadata": {"a": [1]}}, True),
+        ({"name": "llm", "metadata": {"a": {}}}, True),
+        ({"name": "llm", "metadata": {"a": 2**64}}, True),
+        ({"name": "llm", "metadata": {"a": -(2**64)}}, True),
+        ({"name": "llm", "id": "x"}, True),
+        (["not", "an", "object"], True),
+    ],
 )
-validate_events = st.one_of(
-    st.fixed_dictionaries(
-        {"name": st.just("llm")},
-        optional={
-            "id": st.text(max_size=3),
-            "metadata": st.dictionaries(st.text(max_size=5), metadata_values)
-            | json_values,
-        },
-    ),
-    json_values,
-)
-
-
-plain_shaped = st.fixed_dictionaries(
-    {
-        "name": st.just("llm"),
-        "metadata": st.dictionaries(st.text(max_size=5), metadata_values),
-    },
-    optional={"id": st.text(max_size=3)},
-)
-
-
-@given(st.lists(validate_events, max_size=6), st.lists(plain_shaped, max_size=6))
-@example([], [{"name": "llm", "metadata": {"a": [1]}}])
-@example([], [{"name": "llm", "metadata": {"a": {}, "b": 1}}])
-@example([], [{"name": "llm", "metadata": {"a": 2**64}}])
-@example([], [{"name": "llm", "metadata": {"a": -(2**64)}}])
-@example([], [{"name": "llm", "metadata": {"a": 2**64 - 1, "b": True}}])
-@example([], [{"name": "llm", "metadata": {}, "id": "x"}])
-def test_validate_decides_a_whole_list_as_event_by_event(
-    events: list[object], shaped: list[object]
+def test_validate_sends_to_event_reading_what_only_it_refuses(
+    event: object, needs: bool
 ) -> None:
-    from meterkit.cli import _validate
+    from meterkit.cli._validate import _needs_reading
 
-    # The C-level test may send a plain list event by event (metadata missing,
-    # or not an object), never the other way round.
-    plain = not any(map(_validate._needs_reading, events))
-    assert _validate._plain(events) <= plain
-    # Where every event has metadata as an object, the two agree.
-    assert _validate._plain(shaped) == (not any(map(_validate._needs_reading, shaped)))
+    assert _needs_reading(event) is needs

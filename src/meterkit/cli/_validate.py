@@ -16,12 +16,8 @@ events `Event` could refuse where the fold does not (an ``id``, nested metadata)
 from __future__ import annotations
 
 import argparse
-import operator
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timezone
-from itertools import chain, compress, repeat
-from typing import Any
 
 from ..errors import MeterkitError
 from ..events import Event
@@ -58,11 +54,6 @@ def _neutral_meter() -> Meter:
     )
 
 
-_HAS_ID = operator.methodcaller("__contains__", "id")
-_METADATA: Callable[[Any], Any] = operator.itemgetter("metadata")
-_BIG = 1 << 64
-
-
 def _needs_reading(event: object) -> bool:
     """Whether `Event`'s own reading could refuse ``event`` where the fold accepts
     it: not an object, an ``id`` key, or metadata holding an object or an array
@@ -80,28 +71,6 @@ def _needs_reading(event: object) -> bool:
             ):
                 return True
     return False
-
-
-def _plain(events: list[object]) -> bool:
-    """Whether no event of ``events`` needs `Event`'s own reading: each an object
-    without an ``id`` key, with metadata an object of flat values (no object or
-    array, no integer beyond 64 bits). C-level passes over the whole list, where
-    `_needs_reading` is one call per event; False (also for events without
-    metadata, or with metadata the fold refuses) sends the list to
-    `_needs_reading`, event by event. A property test holds the two equal."""
-    try:
-        if not set(map(type, events)) <= {dict} or any(map(_HAS_ID, events)):
-            return False
-        values = list(chain.from_iterable(map(dict.values, map(_METADATA, events))))
-    except (KeyError, TypeError):  # no metadata, or not an object
-        return False
-    kinds = set(map(type, values))
-    if dict in kinds or list in kinds:
-        return False
-    if int in kinds:
-        ints = compress(values, map(operator.is_, map(type, values), repeat(int)))
-        return bool(max(map(abs, ints)) < _BIG)
-    return True
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -144,8 +113,7 @@ def run_validate(args: argparse.Namespace) -> int:
         )
         for numbers, values in events.batches():
             refused: set[int] = set()
-            for index in () if _plain(values) else range(len(values)):
-                event = values[index]
+            for index, event in enumerate(values):
                 if not _needs_reading(event):
                     continue
                 try:
