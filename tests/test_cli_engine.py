@@ -304,3 +304,23 @@ def test_duckdb_prints_what_the_default_engine_prints_for_real_logs(
     assert (duck.code, duck.out) == (default.code, default.out), duck.err
     if default.code:
         assert duck.err.splitlines()[-1] == default.err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("key", ["total_tokens", "other"])
+def test_a_repeated_metadata_key_reads_as_the_default_engine_reads_it(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path], key: str
+) -> None:
+    # DuckDB reads the first of repeated keys, Python the last: DuckDB refuses an
+    # event repeating a key the meter reads, and the default engine reads the file.
+    lines = jsonl(make_events(7, 30)).splitlines()
+    at = next(i for i, line in enumerate(lines) if '"total_tokens"' in line)
+    lines[at] = lines[at].replace('"metadata": {', f'"metadata": {{"{key}": 99999, ', 1)
+    path = write(files["dir"] / "e.jsonl", "\n".join(lines) + "\n")
+    default, duck = both(
+        capsys, "usage --format json", meter=files["meter"], events=path
+    )
+    assert default[0] == duck[0] == 0
+    assert duck[1] == default[1]
+    assert "99999" not in default[1]
+    fell_back = "reading it with the default engine" in duck[2]
+    assert fell_back is (key == "total_tokens")

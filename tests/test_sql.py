@@ -32,6 +32,7 @@ from meterkit import (
     aggregate,
     compile_sql,
     create_table_sql,
+    jsonl_table_sql,
     jsonl_view_sql,
     load_events,
     quantities,
@@ -534,6 +535,256 @@ def test_postgres_reads_a_numbers_own_digits(sql: Engines) -> None:
         == aggregate(total(), log)
         == Decimal("0.30000000000000000001")
     )
+
+
+# -- repeated keys: DuckDB reads the first, the fold and Postgres the last ----------
+
+OTHER_METER = "0b5e3bb4-5bd3-4b8d-9c39-8f7c1f3c1d2e"
+
+
+def load_raw(
+    sql: Engines, events: list[tuple[dict[str, Any], str | None]]
+) -> list[dict[str, Any]]:
+    """Load ``events`` into both engines, each with its metadata as the given raw
+    JSON text (None: the event's own); the fold's log reads that text as
+    `json.loads` does (a repeated key keeps its last value)."""
+    log = [
+        event if text is None else {**event, "metadata": json.loads(text)}
+        for event, text in events
+    ]
+    rows = [
+        row if text is None else (*row[:-1], text)
+        for row, (_, text) in zip(raw_rows(log), events, strict=True)
+    ]
+    sql.load(rows)
+    return log
+
+
+def sum_if(prop: str, value: Any) -> Meter:
+    """The sum of ``v`` over the events whose ``prop`` equals ``value``."""
+    return meter(
+        PropertyAggregation(func="sum", property="v"),
+        FilterClause(property=prop, operator="eq", value=value),
+    )
+
+
+def credit(meter_id: str, rest: str) -> tuple[dict[str, Any], str]:
+    """A ``meter.credited`` event with the raw metadata ``{"meter_id": .., rest}``."""
+    return system("meter.credited"), f'{{"meter_id": "{meter_id}", {rest}}}'
+
+
+REPEATED_KEY_CASES = [
+    (
+        "filter-key",
+        sum_if("model", "x"),
+        [(use(model="x", v=1), None), (use(), '{"model": "y", "model": "x", "v": 2}')],
+        "events[1].metadata.model",
+    ),
+    ("property-key", total(), [(use(), '{"v": 1, "v": 2}')], "events[0].metadata.v"),
+    (
+        "property-key-first-not-a-number",
+        total(),
+        [(use(), '{"v": "1", "v": 2}')],
+        "events[0].metadata.v",
+    ),
+    (
+        "key-with-like-wildcards",
+        total("total_tokens%"),
+        [(use(), '{"total_tokens%": 1, "total_tokens%": 2}')],
+        "events[0].metadata.total_tokens%",
+    ),
+    (
+        "nested-step",
+        total("a.b"),
+        [(use(), '{"a": {"b": 1, "b": 2}}')],
+        "events[0].metadata.a.b",
+    ),
+    (
+        "nested-parent",
+        total("a.b"),
+        [(use(), '{"a": {"b": 1}, "a": {"b": 2}}')],
+        "events[0].metadata.a",
+    ),
+    (
+        "credit-units",
+        total(),
+        [credit(METER_ID, '"units": 5, "units": 9')],
+        "events[0].metadata.units",
+    ),
+    (
+        "credit-rollover",
+        total(),
+        [credit(METER_ID, '"units": 5, "rollover": false, "rollover": true')],
+        "events[0].metadata.rollover",
+    ),
+    (
+        "reset-meter-id",
+        total(),
+        [
+            (use(v=5), None),
+            (
+                system("meter.reset"),
+                f'{{"meter_id": "{OTHER_METER}", "meter_id": "{METER_ID}"}}',
+            ),
+        ],
+        "events[1].metadata.meter_id",
+    ),
+    (
+        "escaped-key-twice",
+        sum_if("model", "x"),
+        [(use(), '{"mod\\u0065l": "y", "mod\\u0065l": "x", "v": 1}')],
+        "events[0].metadata.model",
+    ),
+    (
+        "escaped-and-plain-key",
+        sum_if("model", "x"),
+        [(use(), '{"mod\\u0065l": "y", "model": "x", "v": 1}')],
+        "events[0].metadata.model",
+    ),
+    (
+        "quote-in-key",
+        total('we"ird'),
+        [(use(), '{"we\\"ird": 1, "we\\"ird": 2}')],
+        'events[0].metadata.we"ird',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("m", "events", "path"),
+    [case[1:] for case in REPEATED_KEY_CASES],
+    ids=[case[0] for case in REPEATED_KEY_CASES],
+)
+def test_duckdb_refuses_a_repeated_key_the_meter_reads(
+    sql: Engines, m: Meter, events: list[Any], path: str
+) -> None:
+    log = load_raw(sql, events)
+    # Postgres's jsonb keeps the last of repeated keys, as json.loads does.
+    assert sql_usage(sql.pg, m) == usage(m, log)
+    runs = [
+        partial(sql_aggregate, sql.duck, m),
+        partial(sql_usage, sql.duck, m, external_customer_id="acme"),
+        partial(sql_usage_by_customer, sql.duck, m, by="external_customer_id"),
+    ]
+    for run in runs:
+        with pytest.raises(ValidationError) as raised:
+            run()
+        assert raised.value.path == path
+        assert "DuckDB reads the first of duplicate keys" in str(raised.value)
+        assert "use the fold or Postgres" in str(raised.value)
+
+
+UNREAD_REPEATED_KEY_CASES = [
+    ("other-key", total(), [(use(), '{"v": 1, "x": 1, "x": 2}')]),
+    (
+        "property-of-an-event-the-filter-refuses",
+        sum_if("model", "x"),
+        [(use(model="x", v=1), None), (use(), '{"model": "y", "v": 1, "v": 2}')],
+    ),
+    (
+        "credit-key-of-a-user-event",
+        total(),
+        [(use(), '{"v": 1, "units": 1, "units": 2}')],
+    ),
+    (
+        "credit-units-of-another-meter",
+        total(),
+        [credit(OTHER_METER, '"units": 5, "units": 9')],
+    ),
+    (
+        "inside-the-property",
+        meter(UniqueAggregation(property="a")),
+        [(use(), '{"a": {"x": 1, "x": 2}}'), (use(), '{"a": {"x": 2}}')],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("m", "events"),
+    [case[1:] for case in UNREAD_REPEATED_KEY_CASES],
+    ids=[case[0] for case in UNREAD_REPEATED_KEY_CASES],
+)
+def test_a_repeated_key_the_meter_does_not_read_changes_nothing(
+    sql: Engines, m: Meter, events: list[Any]
+) -> None:
+    log = load_raw(sql, events)
+    assert sql_usage(sql.duck, m) == sql_usage(sql.pg, m) == usage(m, log)
+
+
+def test_the_first_refused_event_decides_with_a_repeated_key(sql: Engines) -> None:
+    repeated = (use(), '{"v": 1, "v": 2}')
+    negative = (use(v=-1), None)
+    load_raw(sql, [negative, repeated])
+    with pytest.raises(ValidationError, match=r"events\[0\]\.metadata\.v: must be"):
+        sql_usage(sql.duck, total())
+    load_raw(sql, [repeated, negative])
+    with pytest.raises(ValidationError, match=r"events\[0\]\.metadata\.v: repeats"):
+        sql_usage(sql.duck, total())
+
+
+def test_the_folds_own_error_wins_on_an_event_with_a_repeated_key(
+    sql: Engines,
+) -> None:
+    # The fold reads the last value, -1: its error, not the repeated key's.
+    log = load_raw(sql, [(use(), '{"v": 1, "v": -1}')])
+    for run in (partial(usage, total(), log), partial(sql_usage, sql.duck, total())):
+        with pytest.raises(ValidationError, match=r"events\[0\]\.metadata\.v: must"):
+            run()
+    # The fold reads the last value, 1: the repeated key is the reason.
+    load_raw(sql, [(use(), '{"v": -1, "v": 1}')])
+    with pytest.raises(ValidationError, match=r"events\[0\]\.metadata\.v: repeats"):
+        sql_usage(sql.duck, total())
+
+
+def jsonl_line(metadata: str) -> str:
+    """A JSON Lines event of ``acme`` whose metadata is the raw JSON ``metadata``."""
+    line = json.dumps({**use(), "metadata": None})
+    return line.replace('"metadata": null', f'"metadata": {metadata}')
+
+
+@pytest.mark.parametrize("make", [jsonl_view_sql, jsonl_table_sql])
+def test_jsonl_readers_refuse_a_repeated_metadata_key(
+    tmp_path: Path, make: Any
+) -> None:
+    m = sum_if("model", "x")
+    path = tmp_path / "events.jsonl"
+    good = jsonl_line('{"model": "x", "v": 1}')
+    for metadata in (
+        '{"model": "y", "model": "x", "v": 2}',
+        '{"mod\\u0065l": "y", "model": "x", "v": 2}',
+    ):
+        path.write_text(f"{good}\n{jsonl_line(metadata)}\n")
+        con = duckdb.connect()
+        con.execute(make(str(path)))
+        with pytest.raises(ValidationError) as raised:
+            sql_usage_by_customer(con, m, by="external_customer_id")
+        assert raised.value.path == "events[1].metadata.model"
+    # A repeat of a key the meter does not read changes nothing.
+    other = jsonl_line('{"model": "x", "x": 1, "x": 2, "v": 2}')
+    path.write_text(f"{good}\n{other}\n")
+    log = [json.loads(line) for line in (good, other)]
+    con = duckdb.connect()
+    con.execute(make(str(path)))
+    by = "external_customer_id"
+    assert sql_usage_by_customer(con, m, by=by) == usage_by_customer(m, log, by=by)
+
+
+def test_jsonl_readers_refuse_a_repeated_event_key(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    line = jsonl_line('{"v": 1}')
+    path.write_text(
+        line
+        + "\n"
+        + line.replace('{"name": "llm"', '{"name": "a", "name": "llm"')
+        + "\n"
+    )
+    con = duckdb.connect()
+    con.execute(jsonl_view_sql(str(path)))
+    with pytest.raises(ValidationError, match="cannot be read by duckdb"):
+        sql_usage(con, total())
+    # A table reads the file when it is made: DuckDB's own error, before a query.
+    with pytest.raises(duckdb.InvalidInputException, match=r"(?i)duplicate key"):
+        duckdb.connect().execute(jsonl_table_sql(str(path)))
 
 
 # -- quantities ---------------------------------------------------------------------

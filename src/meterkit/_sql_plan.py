@@ -10,6 +10,7 @@ expressions, in the same order:
 |          | the meter reads, extracted in one parse (``js``)                      |
 | `cls`    | each event's kind (``C`` counted, ``K`` credit, ``R`` reset, ``N``    |
 |          | anything else), its contribution, and ``bad``: a check failed         |
+|          | (DuckDB: a repeated key on a path the event is read by, Rule 3)       |
 | `kept`   | dedup: of the events of a group sharing an ``external_id``, the first |
 |          | in ``seq`` order, whatever its kind (DuckDB: one hash aggregate,      |
 |          | `firsts`, with ``arg_min`` and the first bad ``seq``; only it is      |
@@ -28,11 +29,21 @@ fold's own error (`sql._refusal`).
 Rule 2: the engine returns one small row per group (or bucket); Python turns it
 into a `_tally.Tally` (`tally_of`), so ``avg`` divides and ``unique`` keys values
 exactly as the fold does.
+Rule 3 (repeated keys, DuckDB): DuckDB's ``JSON`` keeps both of an object's
+repeated keys and reads the first, where `json.loads` (the fold) and ``jsonb``
+keep the last. So an event is refused when its metadata repeats a key on a path
+the meter reads on it (`Plan.repeated`): any step of the filter's paths on a user
+event, and of the property's when the filter passes; ``meter_id`` on a system
+event, ``units`` and ``rollover`` on a credit for this meter. A cheap textual
+hint picks the few rows whose keys ``json_keys`` counts: a backslash in the
+metadata text (a key may be spelled with escapes), or a key's text found twice.
+The runner finds the key again in Python (`Plan.read_paths`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -56,6 +67,9 @@ _FIELDS = ("name", "source", "timestamp")
 _OPS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # The metadata keys of a system event for this meter.
 _SYSTEM_PATHS = (("meter_id",), ("units",), ("rollover",))
+_BACKSLASH = literal("\\")
+# (DuckDB) The metadata's JSON text, for the hints of repeated keys (Rule 3).
+_TEXT = "CAST(md AS VARCHAR)"
 
 
 def steps_of(prop: str) -> tuple[str, ...]:
@@ -76,6 +90,10 @@ class Plan:
         )
         # The metadata paths the meter reads, each extracted once (DuckDB's slots).
         self.paths: list[tuple[str, ...]] = list(_SYSTEM_PATHS)
+        # Those the filter reads, and the aggregation's property (Rule 3).
+        self.filter_paths: list[tuple[str, ...]] = []
+        _filter_paths(meter.filter, self.filter_paths)
+        self.value_path = None if self.prop is None else steps_of(self.prop)
         self.clauses: list[FilterClause] = []
         # (DuckDB) columns of a kept row computed after dedup from its fields.
         self.derived: list[str] = []
@@ -89,6 +107,52 @@ class Plan:
 
     def meta(self, key: str) -> str:
         return self.value(key)
+
+    # -- repeated keys (Rule 3) -------------------------------------------------
+    def read_paths(self, source: object) -> list[tuple[str, ...]]:
+        """The metadata paths the fold may read on an event from ``source``: the
+        filter's and the property's on a user event, ``meter_id``, ``units`` and
+        ``rollover`` on a system event (the SQL check, `repeated`, reads the
+        property only past the filter, the credit's keys only on a credit)."""
+        if source == "system":
+            return list(_SYSTEM_PATHS)
+        if self.value_path is None:
+            return list(self.filter_paths)
+        return [*self.filter_paths, self.value_path]
+
+    def repeated(self) -> str:
+        """(DuckDB) Whether the metadata ``md`` repeats a key on a path the meter
+        reads on this row (Rule 3): the filter's on a user event and, when the
+        filter passes, the property's; ``meter_id`` on a system event and, on a
+        credit for this meter, ``units`` and ``rollover``.
+
+        ``json_keys`` counts the keys only on a row picked by a textual hint,
+        which is never false when a key is repeated: a backslash in the metadata
+        text (a key may be spelled with escapes), or a part of a key found twice
+        (`_likes`). One CASE, so that each hint is tested once, on the rows of
+        its kind only; a row that a hint picks is counted for every key it
+        reads, since it meets no later WHEN.
+        """
+        filter_keys = _keys_on(self.filter_paths)
+        value_keys = _keys_on([self.value_path] if self.value_path else [])
+        value_keys = [k for k in value_keys if k not in filter_keys]
+        system_keys = _keys_on(_SYSTEM_PATHS[:1])
+        credit_keys = _keys_on(_SYSTEM_PATHS[1:])
+        backslash = f"contains({_TEXT}, {_BACKSLASH})"
+        whens = []
+
+        def when(test: str, hints: list[str], then: str) -> None:
+            if hints:
+                whens.append(f"WHEN {test} AND ({' OR '.join(hints)}) THEN {then}")
+
+        if filter_keys or value_keys:
+            user = f"{_counts(filter_keys)} OR (f = 1 AND {_counts(value_keys)})"
+            when("source = 'user'", [backslash, *_likes(filter_keys)], user)
+            when("source = 'user' AND f = 1", _likes(value_keys), user)
+        system = f"{_counts(system_keys)} OR (kind = 'K' AND {_counts(credit_keys)})"
+        when("source = 'system'", [backslash, *_likes(system_keys)], system)
+        when("kind = 'K'", _likes(credit_keys), system)
+        return f"CASE {' '.join(whens)} ELSE FALSE END"
 
     # -- the filter (tri-state, Rule 4 of `_sql_dialects`) ----------------------
     def filter(self, filter_: Filter) -> str:
@@ -289,7 +353,9 @@ class Plan:
             f"CASE kind WHEN 'C' THEN coalesce({bad_value}, FALSE)"
             f" WHEN 'K' THEN coalesce({bad_credit}, FALSE) ELSE FALSE END",
         ]
-        if not isinstance(d, DuckDB):
+        if isinstance(d, DuckDB):
+            checks.append(self.repeated())
+        else:
             checks.append(f"customer_id IS NOT NULL AND {d.bad_uuid('customer_id')}")
             checks.append("md IS NOT NULL AND jsonb_typeof(md) <> 'object'")
         bad = " OR ".join(f"coalesce({c}, FALSE)" for c in checks)
@@ -312,8 +378,9 @@ class Plan:
         else:
             extract = ""
         duck = isinstance(d, DuckDB)
-        # DuckDB reads metadata through ``js`` only: the raw JSON is not carried.
-        md = "" if duck else ", metadata AS md"
+        # DuckDB reads metadata values through ``js``; ``md`` only for its keys
+        # (Rule 3), on the few rows a textual hint picks.
+        md = ", metadata AS md"
         src = (
             f'SELECT {group} AS g, seq, name, source, "timestamp" AS ts,'
             " customer_id, external_customer_id, external_id"
@@ -510,6 +577,72 @@ class Plan:
                 "array_agg(DISTINCT utext) FILTER (WHERE utext IS NOT NULL) AS u"
             ]
         return ", ".join(columns)
+
+
+def _filter_paths(filter_: Filter, found: list[tuple[str, ...]]) -> None:
+    """Append the metadata paths ``filter_``'s clauses read to ``found``, once."""
+    for clause in filter_.clauses:
+        if isinstance(clause, Filter):
+            _filter_paths(clause, found)
+        elif clause.property not in _FIELDS:
+            steps = steps_of(clause.property)
+            if steps not in found:
+                found.append(steps)
+
+
+def _keys_on(
+    paths: Sequence[tuple[str, ...]],
+) -> list[tuple[tuple[str, ...], str]]:
+    """Each step of ``paths`` as its parent path and its key, once: a repeat of
+    any of them changes what the path reads."""
+    found: dict[tuple[tuple[str, ...], str], None] = {}
+    for steps in paths:
+        for n, key in enumerate(steps):
+            found[steps[:n], key] = None
+    return list(found)
+
+
+def _likes(keys: Sequence[tuple[tuple[str, ...], str]]) -> list[str]:
+    """(DuckDB) For each key of ``keys`` that can be spelled without a backslash,
+    a ``LIKE`` finding its `_needle` twice in the metadata text: false when the
+    key is not written twice that way. (A key with a quote, a backslash or a
+    control character is always spelled with a backslash.)"""
+    found = []
+    for key in dict.fromkeys(key for _, key in keys):
+        if not any(c in '"\\' or c < " " for c in key):
+            needle = _needle(key)
+            found.append(f"{_TEXT} LIKE {literal(f'%{needle}%{needle}%')}")
+    return found
+
+
+def _counts(keys: Sequence[tuple[tuple[str, ...], str]]) -> str:
+    """(DuckDB) Whether ``json_keys`` of the metadata ``md`` finds one of
+    ``keys`` (each a parent path and a key in it) twice in its parent."""
+    tests = []
+    for parent, key in keys:
+        names = (
+            f"json_keys(md, {literal(DuckDB.path(parent))})"
+            if parent
+            else "json_keys(md)"
+        )
+        k = literal(key)
+        # Found again after its first place (``list_position`` is NULL, or 0 in
+        # some DuckDB versions, when a key is not found).
+        tests.append(
+            f"coalesce(list_position(({names})[list_position({names}, {k}) + 1:],"
+            f" {k}), 0) > 0"
+        )
+    return f"({' OR '.join(tests)})" if tests else "FALSE"
+
+
+def _needle(key: str) -> str:
+    """What every spelling of ``key`` without a backslash holds, for a ``LIKE``:
+    its longest run without ``%`` and ``_`` (wildcards, and slow in a pattern),
+    the last run followed by the closing quote (``model"``). Not the opening
+    quote: a search is faster from a rarer first character."""
+    runs = re.split("[%_]", key)
+    runs[-1] += '"'
+    return max(runs, key=len)
 
 
 def _text(value: object) -> str:

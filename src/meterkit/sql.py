@@ -19,8 +19,10 @@ numbers, each of which is checked to fit); Python divides ``avg`` and keys
 sum an engine cannot hold exactly is an `InexactError`, never a rounded number.
 Rule 3 (errors): every event in scope is checked in SQL (before dedup and
 resets); the first failing event is read again through the fold's own checks, so
-the error is the fold's, with the event named by its ``seq``. What the SQL path
-does not check is listed in docs/sql.md.
+the error is the fold's, with the event named by its ``seq``. Where the fold
+accepts it, the error says what the engine could not do: on DuckDB, a repeated
+metadata key the meter reads (`_refuse_repeated_key`), else a number it cannot
+hold exactly. What the SQL path does not check is listed in docs/sql.md.
 Rule 4 (buckets): `sql_quantities` cuts time into segments in Python with the
 fold's own calendar (`_sql_segments`: the time zone database is Python's); the
 engine only finds each event's segment.
@@ -356,7 +358,8 @@ def _run(connection: Any, compiled: _Compiled) -> list[dict[str, Any]]:
 
 
 def _refusal(connection: Any, compiled: _Compiled, seq: Any) -> None:
-    """Raise the fold's error for the event ``seq`` (or an `InexactError`)."""
+    """Raise the fold's error for the event ``seq``; where the fold accepts it,
+    (DuckDB) a repeated key's `ValidationError`, else an `InexactError`."""
     dialect = compiled.query.dialect
     params = Params(dialect)
     text_type = "VARCHAR" if dialect == "duckdb" else "text"
@@ -392,6 +395,9 @@ def _refusal(connection: Any, compiled: _Compiled, seq: Any) -> None:
         scan = Scan(CompiledMeter(compiled.plan.meter))
         view = read_event(event, index, scan.ids)
         scan.classify(view, index)
+        if dialect == "duckdb" and isinstance(row["metadata"], str):
+            paths = compiled.plan.read_paths(row["source"])
+            _refuse_repeated_key(row["metadata"], paths, index)
     prop = compiled.plan.prop
     where = f"events[{index}]" + (
         f".metadata.{prop.removeprefix('metadata.')}" if prop else ""
@@ -402,6 +408,50 @@ def _refusal(connection: Any, compiled: _Compiled, seq: Any) -> None:
         f"{DUCKDB_DECIMAL}): use the fold, or Postgres",
         path=where,
     )
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object read as its ``(key, value)`` pairs, repeated keys kept."""
+
+
+def _refuse_repeated_key(
+    text: str, paths: Iterable[tuple[str, ...]], index: int
+) -> None:
+    """A `ValidationError` when the metadata ``text`` of the event ``index``
+    repeats a key on one of ``paths`` (any step of them): DuckDB reads the first
+    of repeated keys, `json.loads` (the fold) and Postgres the last."""
+    root = json.loads(text, object_pairs_hook=_Pairs)
+    for steps in paths:
+        node = root
+        for n, step in enumerate(steps):
+            if not isinstance(node, _Pairs):
+                break
+            values = [value for key, value in node if key == step]
+            if len(values) > 1:
+                try:
+                    shown: object = [_plain(value) for value in values]
+                except RecursionError:
+                    shown = "..."
+                raise ValidationError(
+                    f"repeats the key {step!r}: DuckDB reads the first of duplicate"
+                    " keys, JSON readers (the fold, Postgres) the last, so the SQL"
+                    " path on DuckDB refuses it; remove the duplicate, or use the"
+                    " fold or Postgres",
+                    path=f"events[{index}].metadata.{'.'.join(steps[: n + 1])}",
+                    value=shown,
+                )
+            if not values:
+                break
+            node = values[0]
+
+
+def _plain(value: Any) -> Any:
+    """A value read with `_Pairs` as `json.loads` reads it (the last key wins)."""
+    if isinstance(value, _Pairs):
+        return {key: _plain(item) for key, item in value}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _usage_of(row: Mapping[str, Any], compiled: _Compiled) -> Usage:
