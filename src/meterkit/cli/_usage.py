@@ -46,7 +46,14 @@ from ._io import (
 )
 from ._output import csv_text, write_out
 
-__all__ = ["DEMO_FILES", "fold_usage", "run_demo", "run_usage", "write_usage"]
+__all__ = [
+    "CUSTOMER_ID",
+    "DEMO_FILES",
+    "fold_usage",
+    "run_demo",
+    "run_usage",
+    "write_usage",
+]
 
 USAGE_FIELDS = ("consumed_units", "credited_units", "balance", "rollover_units")
 KINDS = ("customer_id", "external_customer_id")
@@ -64,7 +71,7 @@ CustomerKey = tuple[str, str]
 BATCH = 128
 
 # An event's customer_id (KeyError when absent, TypeError when not an object).
-_CUSTOMER_ID: Callable[[Any], object] = operator.itemgetter("customer_id")
+CUSTOMER_ID: Callable[[Any], object] = operator.itemgetter("customer_id")
 
 
 class _Route:
@@ -132,7 +139,7 @@ class CustomerFolds:
         for lines, values in events.batches():
             try:
                 # One C-level pass: does any event of the batch lack a customer_id?
-                mixed = None in map(_CUSTOMER_ID, values)
+                mixed = None in map(CUSTOMER_ID, values)
             except (KeyError, TypeError):  # a missing key, a line not an object
                 mixed = True
             if not mixed:

@@ -2,11 +2,12 @@
 
 Rule 1: a line is valid when it is JSON and `from_dict` reads it as an `Event` (the
 strict reading: UUID ids, full timestamps, JSON metadata); with ``--meter``, also
-when `usage` of that meter reads it (credit units, aggregated values). One
-`UsageAccumulator` reads the whole file: the meter's checks run on every event
-before dedup and resets, so a line is refused exactly when `usage` of it alone
-would refuse it, and the meter is compiled once. So a file that passes ``validate
---meter`` passes ``usage`` with that meter.
+when `usage` of that meter reads it (credit units, aggregated values). The events
+are folded as ``meterkit usage`` routes them (a `UsageByCustomer` for those with a
+``customer_id``, one `UsageAccumulator` for the rest): the meter's checks run on
+every event before dedup and resets, so a line is refused exactly when `usage` of
+it alone would refuse it, and the meter is compiled once per fold. So a file that
+passes ``validate --meter`` passes ``usage`` with that meter.
 Rule 2: the report goes to stdout, like a linter's: one ``FILE:LINE: MESSAGE`` per
 bad line, in line order, then a summary line. Exit 1 when a line is bad.
 Rule 3 (speed): events are checked in lists by the fold; `from_dict` reads only the
@@ -23,7 +24,7 @@ from ..errors import MeterkitError
 from ..events import Event
 from ..meters import CountAggregation, Filter, Meter
 from ..serialization import from_dict
-from ..usage import UsageAccumulator
+from ..usage import UsageAccumulator, UsageByCustomer
 from ._io import (
     MAX_LINE_BYTES,
     EventLines,
@@ -33,7 +34,7 @@ from ._io import (
     read_document,
     relocated,
 )
-from ._usage import BATCH
+from ._usage import BATCH, CUSTOMER_ID
 
 __all__ = ["run_validate"]
 
@@ -76,28 +77,33 @@ def _needs_reading(event: object) -> bool:
 def run_validate(args: argparse.Namespace) -> int:
     meter = _neutral_meter() if args.meter is None else read_document(Meter, args.meter)
     name = display_name(args.events)
-    # One fold of the whole file (the meter compiled once): its checks run on
-    # every event before dedup and resets, so a line is refused here exactly
-    # when `usage` of it alone refuses it (Rule 1). Events go in lists, and bad
-    # lines are reported in line order.
-    fold = UsageAccumulator(meter)
-    waiting: list[object] = []
-    waiting_lines: list[int] = []
+    # The events go to folds as `usage` routes them (the meter compiled once per
+    # fold): those with a customer_id to a `UsageByCustomer`, the others to one
+    # `UsageAccumulator`. Every event is in its fold's scope, so the checks
+    # run on each before dedup and resets, and a line is refused here exactly
+    # when `usage` of it alone refuses it (Rule 1). Bad lines in line order.
+    routes: list[tuple[UsageByCustomer | UsageAccumulator, list[object], list[int]]]
+    routes = [
+        (UsageByCustomer(meter, by="customer_id"), [], []),
+        (UsageAccumulator(meter), [], []),
+    ]
+    (_, by_id, by_id_lines), (_, rest, rest_lines) = routes
     located: list[tuple[int, str]] = []  # bad lines found, not yet printed
 
     def check() -> None:
-        start, given = 0, fold.position
-        while start < len(waiting):
-            try:
-                fold.update(waiting[start:] if start else waiting)
-                break
-            except MeterkitError as exc:
-                bad = fold.position - 1 - given
-                events.fail(waiting_lines[start + bad], relocated(exc))
-                start += bad + 1
-                given = fold.position
-        waiting.clear()
-        waiting_lines.clear()
+        for fold, waiting, waiting_lines in routes:
+            start, given = 0, fold.position
+            while start < len(waiting):
+                try:
+                    fold.update(waiting[start:] if start else waiting)
+                    break
+                except MeterkitError as exc:
+                    bad = fold.position - 1 - given
+                    events.fail(waiting_lines[start + bad], relocated(exc))
+                    start += bad + 1
+                    given = fold.position
+            waiting.clear()
+            waiting_lines.clear()
         # Every line up to here is checked: print what was found, in line order.
         for _, message in sorted(located):
             print(message)
@@ -124,9 +130,19 @@ def run_validate(args: argparse.Namespace) -> int:
             if refused:
                 kept = [i for i in range(len(values)) if i not in refused]
                 values, numbers = [values[i] for i in kept], [numbers[i] for i in kept]
-            waiting.extend(values)
-            waiting_lines.extend(numbers)
-            if len(waiting) >= BATCH:
+            try:
+                mixed = None in map(CUSTOMER_ID, values)
+            except (KeyError, TypeError):  # an event without a customer_id
+                mixed = True
+            if not mixed:
+                by_id.extend(values)
+                by_id_lines.extend(numbers)
+            else:
+                for line, event in zip(numbers, values, strict=True):
+                    keyed = type(event) is dict and event.get("customer_id") is not None
+                    (by_id if keyed else rest).append(event)
+                    (by_id_lines if keyed else rest_lines).append(line)
+            if len(by_id) + len(rest) >= BATCH:
                 check()
         check()
     valid = events.nonblank - events.invalid
