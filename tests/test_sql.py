@@ -787,6 +787,21 @@ def test_jsonl_readers_refuse_a_repeated_event_key(tmp_path: Path) -> None:
         duckdb.connect().execute(jsonl_table_sql(str(path)))
 
 
+def test_a_duckdb_message_cut_inside_a_character_is_a_validation_error(
+    tmp_path: Path,
+) -> None:
+    # DuckDB quotes the bad line in its message, cut at a byte count: here in the
+    # middle of a character, which its Python module cannot decode (DuckDB 2.0.1).
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(
+        b'[{"\\u001f\\u001f":-100000,"\\u001f\xc2\x80":null,"0\\u001f\xc2\x80":null}]\n'
+    )
+    con = duckdb.connect()
+    con.execute(jsonl_view_sql(str(path)))
+    with pytest.raises(ValidationError, match="cannot be read by duckdb"):
+        sql_usage(con, total())
+
+
 # -- quantities ---------------------------------------------------------------------
 
 

@@ -345,6 +345,13 @@ def _execute(
         raise ValidationError(
             f"cannot be read by {dialect}: {message}", path="events"
         ) from None
+    except UnicodeDecodeError:
+        # DuckDB's message can cut a line's UTF-8 text in the middle of a
+        # character, which its Python module then fails to decode.
+        raise ValidationError(
+            f"cannot be read by {dialect} (its error message is not UTF-8 text)",
+            path="events",
+        ) from None
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 

@@ -85,6 +85,12 @@ def duckdb_usage(meter: Meter, path: str) -> dict[CustomerKey, Usage]:
         except duckdb.Error as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise EngineRefused(f"DuckDB cannot read it: {reason}") from None
+        except UnicodeDecodeError:
+            # DuckDB's own message can cut a line's UTF-8 text in the middle of a
+            # character: the duckdb module then fails to decode it.
+            raise EngineRefused(
+                "DuckDB cannot read it (and its message is not UTF-8 text)"
+            ) from None
         except MeterkitError as exc:
             raise EngineRefused(f"DuckDB refused it: {exc}") from None
         return found
