@@ -501,6 +501,32 @@ class EventLines:
         while block := read(BLOCK_BYTES):
             yield block
 
+    def _cut(self) -> Iterator[tuple[bytes, list[bytes], bool]]:
+        """The input's lines a block at a time: ``(the bytes they were cut from,
+        the lines without their line breaks, whether the last one has none)``.
+
+        A line longer than the limit is handed over as far as it was read, and the
+        rest of it is skipped: it is never held whole (Rule 1).
+        """
+        limit = self._max_line
+        carry = b""  # the start of a line whose end is in a later block
+        long = False  # the rest of a line too long to read is being skipped
+        for block in self._blocks():
+            if long:
+                cut = block.find(b"\n")
+                if cut == -1:
+                    continue
+                block, long = block[cut + 1 :], False
+            data = carry + block if carry else block
+            lines = data.split(b"\n")
+            carry = lines.pop()
+            if len(carry) > limit and len(carry.rstrip(b"\r")) > limit:
+                lines.append(carry)
+                carry, long = b"", True
+            yield data, lines, False
+        if carry:
+            yield carry, [carry], True
+
     def batches(self) -> Iterator[tuple[list[int], list[object]]]:
         """The events a block of the input at a time: ``(line numbers, values)``.
 
@@ -516,30 +542,8 @@ class EventLines:
         limit, deep, decode = self._max_line, _DEEP_BYTES, _decode_json
         numbers: list[int] = []
         values: list[object] = []
-        carry = b""  # the start of a line whose end is in a later block
-        long = False  # the rest of a line too long to read is being skipped
-        blocks = self._blocks()
         try:
-            while True:
-                block = next(blocks, None)
-                if block is None:
-                    if not carry:
-                        break
-                    data, carry, last = carry, b"", True  # no line break at its end
-                    lines = [data]
-                else:
-                    if long:
-                        cut = block.find(b"\n")
-                        if cut == -1:
-                            continue
-                        block, long = block[cut + 1 :], False
-                    data, last = carry + block if carry else block, False
-                    lines = data.split(b"\n")
-                    carry = lines.pop()
-                    if len(carry) > limit and len(carry.rstrip(b"\r")) > limit:
-                        # Not held whole (Rule 1): the rest of it is skipped.
-                        lines.append(carry)
-                        carry, long = b"", True
+            for data, lines, last in self._cut():
                 number = self.lines
                 # The offsets the byte test names, and where the current line ends.
                 later = iter(_suspects(data) if fast else ())
