@@ -34,7 +34,7 @@ from ._io import (
     read_document,
     relocated,
 )
-from ._usage import BATCH, CUSTOMER_ID
+from ._usage import BATCH, route
 
 __all__ = ["run_validate"]
 
@@ -130,18 +130,7 @@ def run_validate(args: argparse.Namespace) -> int:
             if refused:
                 kept = [i for i in range(len(values)) if i not in refused]
                 values, numbers = [values[i] for i in kept], [numbers[i] for i in kept]
-            try:
-                mixed = None in map(CUSTOMER_ID, values)
-            except (KeyError, TypeError):  # an event without a customer_id
-                mixed = True
-            if not mixed:
-                by_id.extend(values)
-                by_id_lines.extend(numbers)
-            else:
-                for line, event in zip(numbers, values, strict=True):
-                    keyed = type(event) is dict and event.get("customer_id") is not None
-                    (by_id if keyed else rest).append(event)
-                    (by_id_lines if keyed else rest_lines).append(line)
+            route(numbers, values, (by_id, by_id_lines), (rest, rest_lines))
             if len(by_id) + len(rest) >= BATCH:
                 check()
         check()
