@@ -289,7 +289,16 @@ def _floats_are_exact(value: object) -> bool:
 
 def _orjson() -> tuple[Callable[[bytes], object], type[ValueError]] | None:
     """``(orjson.loads, orjson.JSONDecodeError)`` (the ``meterkit[fast]`` extra),
-    or None when it is not installed or is turned off with ``METERKIT_JSON=json``."""
+    or None when it is not installed or is turned off with ``METERKIT_JSON=json``.
+
+    orjson reads some lines differently from the `json` module: numbers a float
+    changes (``1e-400`` becomes 0.0 where `_finite_float` refuses it; an integer
+    beyond 64 bits becomes a float), lone surrogates, NaN, deep nesting. So
+    `EventLines.batches` sends a line orjson refuses, and a line the byte test
+    (`_suspects`) names whose result holds a 0.0 or a huge float
+    (`_floats_are_exact`), to `_decode_json`: the result, and every error
+    message, is `_decode_json`'s.
+    """
     if os.environ.get("METERKIT_JSON", "") == "json":
         return None
     try:
@@ -307,7 +316,7 @@ _RUN, _EXPONENT = b"0" * 19, b"0e-000"
 
 def _suspects(data: bytes) -> list[int]:
     """Where in ``data`` (one line, or a block of lines) a number may be one
-    orjson reads differently from `json` (see `_orjson_decoder`): sorted offsets,
+    orjson reads differently from `json` (see `_orjson`): sorted offsets,
     at most one per shape found in a line.
 
     One translation and a few searches per block of lines, not per line: the
@@ -323,37 +332,6 @@ def _suspects(data: bytes) -> list[int]:
             end = data.find(b"\n", at)
             at = -1 if end == -1 else shape.find(needle, end)
     return sorted(found)
-
-
-def _orjson_decoder() -> Callable[[bytes], object] | None:
-    """`orjson` (the ``meterkit[fast]`` extra) where it reads a line exactly as
-    `_decode_json` does; None when it is not installed or is turned off with
-    ``METERKIT_JSON=json``.
-
-    orjson reads some lines differently from the `json` module: numbers a float
-    changes (``1e-400`` becomes 0.0 where `_finite_float` refuses it; an integer
-    beyond 64 bits becomes a float), lone surrogates, NaN, deep nesting. So a line
-    orjson refuses, and a line with a run of 19 digits or a negative exponent of
-    three digits whose result holds a 0.0 or a huge float, goes to `_decode_json`
-    (the byte test, `_suspects`, finds text too, such as a UUID's ``9e-123``: the
-    walk over the floats then decides): the result, and every error message, is
-    `_decode_json`'s. `EventLines` does the same, a block of lines at a time.
-    """
-    parts = _orjson()
-    if parts is None:
-        return None
-    loads, refused = parts
-
-    def decode(raw: bytes) -> object:
-        try:
-            value = loads(raw)
-        except refused:
-            return _decode_json(raw)
-        if _suspects(raw) and not _floats_are_exact(value):
-            return _decode_json(raw)
-        return value
-
-    return decode
 
 
 #: The deepest nesting of arrays and objects read in a line: the same on every
