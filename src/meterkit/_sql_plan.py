@@ -52,7 +52,7 @@ from ._sql_dialects import DUCKDB_DECIMAL, DUCKDB_SCALE, Dialect, DuckDB, litera
 from ._tally import Tally
 from ._units import UNITS, ZERO, add_units
 from ._verdicts import CREDITED_EVENT, RESET_EVENT
-from .matching import unique_key
+from .matching import metadata_steps, unique_key
 from .meters import (
     CountAggregation,
     Filter,
@@ -72,10 +72,6 @@ _BACKSLASH = literal("\\")
 _TEXT = "CAST(md AS VARCHAR)"
 
 
-def steps_of(prop: str) -> tuple[str, ...]:
-    return tuple(prop.removeprefix("metadata.").split("."))
-
-
 class Plan:
     """The SQL of one meter in one dialect, built once for a query."""
 
@@ -93,14 +89,14 @@ class Plan:
         # Those the filter reads, and the aggregation's property (Rule 3).
         self.filter_paths: list[tuple[str, ...]] = []
         _filter_paths(meter.filter, self.filter_paths)
-        self.value_path = None if self.prop is None else steps_of(self.prop)
+        self.value_path = None if self.prop is None else metadata_steps(self.prop)
         self.clauses: list[FilterClause] = []
         # (DuckDB) columns of a kept row computed after dedup from its fields.
         self.derived: list[str] = []
 
     # -- reading values ---------------------------------------------------------
     def value(self, prop: str) -> str:
-        steps = steps_of(prop)
+        steps = metadata_steps(prop)
         if steps not in self.paths:
             self.paths.append(steps)
         return self.d.metadata_value(steps, self.paths.index(steps))
@@ -585,7 +581,7 @@ def _filter_paths(filter_: Filter, found: list[tuple[str, ...]]) -> None:
         if isinstance(clause, Filter):
             _filter_paths(clause, found)
         elif clause.property not in _FIELDS:
-            steps = steps_of(clause.property)
+            steps = metadata_steps(clause.property)
             if steps not in found:
                 found.append(steps)
 

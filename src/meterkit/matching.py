@@ -61,6 +61,12 @@ Getter = Callable[[EventView, int], Any]
 Predicate = Callable[[EventView, int], bool]
 
 
+def metadata_steps(prop: str) -> tuple[str, ...]:
+    """The keys a metadata property reads, outermost first: ``metadata.a.b`` and
+    ``a.b`` read ``("a", "b")`` (the SQL path reads the same steps)."""
+    return tuple(prop.removeprefix("metadata.").split("."))
+
+
 def property_getter(prop: str) -> Getter:
     """A function reading ``prop`` from an event view (`MISSING` when absent)."""
     if prop == "name":
@@ -69,10 +75,10 @@ def property_getter(prop: str) -> Getter:
         return lambda view, index: view.source
     if prop == "timestamp":
         return _epoch_seconds
-    path = prop.removeprefix("metadata.")
-    if "." not in path:
+    steps = metadata_steps(prop)
+    if len(steps) == 1:
+        path = steps[0]
         return lambda view, index: view.metadata.get(path, MISSING)
-    steps = tuple(path.split("."))
 
     def walk(view: EventView, index: int) -> Any:
         node: Any = view.metadata
