@@ -799,6 +799,43 @@ def test_validate_reports_every_bad_line(
     assert out.splitlines()[-1] == f"{path}: 4 invalid lines of 6 (2 valid events)"
 
 
+def test_validate_and_usage_refuse_the_same_lines_one_validity(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
+    # What `Event` refuses and no meter reads (a bad `id`, metadata nested past 64
+    # levels) is refused by `usage` too, on the line `validate` names, so a file
+    # that passes `validate` is one that `usage` reads whole.
+    deep: object = 1
+    for _ in range(64):
+        deep = [deep]
+    lines = [
+        json.dumps(GOOD),
+        json.dumps({**GOOD, "id": "evt_1"}),
+        json.dumps({**GOOD, "id": "992FAE2A-2A17-4B7A-8D9E-E287CF90131B"}),
+        json.dumps({**GOOD, "metadata": {**GOOD["metadata"], "trace": deep}}),
+        json.dumps({**GOOD, "metadata": None}),
+    ]
+    path = write(files["dir"] / "e.jsonl", "\n".join(lines) + "\n")
+    code, out, _ = run(capsys, "validate", events=path, meter=files["meter"])
+    assert code == 1
+    found = out.splitlines()
+    assert found[0] == (
+        f"{path}:2: $.id: must be a UUID such as "
+        "'992fae2a-2a17-4b7a-8d9e-e287cf90131b' (got \"evt_1\")"
+    )
+    assert found[1].startswith(f"{path}:4: $.metadata.trace[0]")
+    assert found[1].endswith(": nests deeper than 64 levels (got \"...\")")
+    assert found[2] == f"{path}: 2 invalid lines of 5 (3 valid events)"
+    code, _, err = run(capsys, "usage", events=path, meter=files["meter"])
+    assert code == 1
+    assert f"{path}:2: $.id: must be a UUID" in err
+    code, out, err = run(
+        capsys, "usage --format json --skip-invalid", events=path, meter=files["meter"]
+    )
+    assert code == 0
+    assert "skipped 2 invalid lines (line 2, 4)" in err
+
+
 # -- demo -----------------------------------------------------------------------------
 
 

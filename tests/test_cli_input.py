@@ -296,26 +296,3 @@ def test_the_byte_test_finds_its_line_deep_in_a_block(
     assert found[2] == [
         "e.jsonl:42: number 1e-999 is out of range: it would be read as 0.0"
     ]
-
-
-@pytest.mark.parametrize(
-    ("event", "needs"),
-    [
-        ({"name": "llm", "metadata": {"a": 1, "b": "x", "c": 1.5, "d": None}}, False),
-        ({"name": "llm", "metadata": {"a": 2**64 - 1, "b": -(2**64) + 1}}, False),
-        ({"name": "llm"}, False),
-        ({"name": "llm", "metadata": "not an object"}, False),  # the fold refuses it
-        ({"name": "llm", "metadata": {"a": [1]}}, True),
-        ({"name": "llm", "metadata": {"a": {}}}, True),
-        ({"name": "llm", "metadata": {"a": 2**64}}, True),
-        ({"name": "llm", "metadata": {"a": -(2**64)}}, True),
-        ({"name": "llm", "id": "x"}, True),
-        (["not", "an", "object"], True),
-    ],
-)
-def test_validate_sends_to_event_reading_what_only_it_refuses(
-    event: object, needs: bool
-) -> None:
-    from meterkit.cli._validate import _needs_reading
-
-    assert _needs_reading(event) is needs

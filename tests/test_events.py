@@ -73,3 +73,119 @@ def test_nesting_is_bounded() -> None:
     event({"k": deep})  # 64 levels, metadata's own object the first: fine
     with pytest.raises(ValidationError, match="nests deeper than 64 levels"):
         event({"k": [deep]})
+
+
+# One validity: the engine reads a wire mapping as `Event` does -----------------
+
+_BOUND = 2**14_000  # `Event` keeps an int of at most 14,000 bits
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("metadata", "plain"),
+    [
+        ({}, True),
+        ({"a": "x", "b": True, "c": None, "d": 0, "e": -1.5, "f": 1e308}, True),
+        ({"a": _BOUND - 1, "b": -_BOUND + 1}, True),
+        ({"a": _BOUND}, False),
+        ({"a": -_BOUND}, False),
+        ({"a": math.nan}, False),
+        ({"a": math.inf}, False),
+        ({"a": -math.inf}, False),
+        ({1: "x"}, False),
+        ({"a": [1]}, False),  # nested: for `frozen_json` to decide (it accepts)
+        ({"a": {}}, False),
+        ({"a": _Text("x")}, False),  # a str subclass: `frozen_json` decides
+        ({"a": {1, 2}}, False),
+    ],
+)
+def test_plain_metadata_is_what_frozen_json_keeps_as_it_is(
+    metadata: dict[Any, Any], plain: bool
+) -> None:
+    from meterkit.events import frozen_json, plain_metadata
+
+    assert plain_metadata(metadata) is plain
+    if plain:  # never a false "plain": `Event` keeps every value as it is
+        assert frozen_json(metadata, "metadata") == metadata
+
+
+_WIRE = {"name": "llm", "timestamp": "2025-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "path", "message"),
+    [
+        ({"id": "evt_1"}, "id", "must be a UUID"),
+        ({"id": 7}, "id", "string"),
+        ({"metadata": {"k": math.nan}}, "metadata.k", "must be a finite number"),
+        ({"metadata": {"k": [1, math.inf]}}, "metadata.k[1]", "must be a finite"),
+        ({"metadata": {"k": _BOUND}}, "metadata.k", "too large to write as JSON"),
+        ({"metadata": {"k": {2: "x"}}}, "metadata.k", "keys must be strings"),
+        ({"metadata": {"k": {1, 2}}}, "metadata.k", "must be a JSON value"),
+    ],
+)
+def test_read_event_refuses_what_event_refuses(
+    extra: dict[str, Any], path: str, message: str
+) -> None:
+    from meterkit import MeterkitError, from_dict
+    from meterkit.events import read_event
+
+    wire = {**_WIRE, **extra}
+    with pytest.raises(MeterkitError, match=message) as from_event:
+        from_dict(Event, wire)
+    assert from_event.value.path == f"$.{path}"
+    with pytest.raises(type(from_event.value), match=message) as read:
+        read_event(wire, 3)
+    assert read.value.path == f"events[3].{path}"
+
+
+def test_read_event_accepts_what_event_accepts() -> None:
+    from meterkit import from_dict
+    from meterkit.events import read_event
+
+    deep: Any = 1
+    for _ in range(MAX_METADATA_DEPTH - 1):
+        deep = [deep]
+    wire = {
+        **_WIRE,
+        "id": "992FAE2A-2A17-4B7A-8D9E-E287CF90131B",
+        "metadata": {"k": deep, "big": _BOUND - 1, "t": _Text("x"), "o": {"a": [1]}},
+    }
+    from_dict(Event, wire)
+    assert read_event(wire, 0).metadata is wire["metadata"]
+    with pytest.raises(ValidationError, match="nests deeper than 64 levels"):
+        read_event({**_WIRE, "metadata": {"k": [deep]}}, 0)
+
+
+def test_a_wire_mapping_may_hold_decimals_where_json_has_numbers() -> None:
+    # The one difference of representation (events.py, Rule 2): what
+    # json.loads(..., parse_float=Decimal) gives is read; an `Event` holds floats.
+    from decimal import Decimal
+
+    from meterkit import MeterkitError, from_dict
+    from meterkit.events import plain_metadata, read_event
+
+    assert plain_metadata({"v": Decimal("1.5")}) is True
+    assert plain_metadata({"v": Decimal("NaN")}) is False
+    read_event({**_WIRE, "metadata": {"v": Decimal("1.5"), "w": [Decimal("2")]}}, 0)
+    for bad, path in [
+        ({"v": Decimal("NaN")}, "events[0].metadata.v"),
+        ({"v": [Decimal("-Infinity")]}, "events[0].metadata.v[0]"),
+    ]:
+        with pytest.raises(ValidationError, match="must be a finite number") as err:
+            read_event({**_WIRE, "metadata": bad}, 0)
+        assert err.value.path == path
+    with pytest.raises(MeterkitError, match="must be a JSON value"):
+        from_dict(Event, {**_WIRE, "metadata": {"v": Decimal("1.5")}})
+
+
+def test_null_metadata_is_no_metadata_in_event_and_engine() -> None:
+    from meterkit import from_dict
+    from meterkit.events import read_event
+
+    assert from_dict(Event, {**_WIRE, "metadata": None}).metadata == {}
+    assert read_event({**_WIRE, "metadata": None}, 0).metadata == {}
+    assert event(None).metadata == {}

@@ -30,10 +30,15 @@ _UUID_TEXT = re.compile(
 )
 
 
+def is_uuid_text(value: str) -> bool:
+    """Whether ``value`` is a UUID in the 8-4-4-4-12 hex form (any letter case)."""
+    return len(value) == 36 and _UUID_TEXT.fullmatch(value) is not None
+
+
 def parse_id(value: object, path: str) -> str:
     """A UUID as its canonical lower-case string."""
     if isinstance(value, str):
-        if len(value) == 36 and _UUID_TEXT.fullmatch(value):
+        if is_uuid_text(value):
             return value.lower()
         raise ValidationError(
             "must be a UUID such as '992fae2a-2a17-4b7a-8d9e-e287cf90131b'",

@@ -7,13 +7,21 @@ nested at most `MAX_METADATA_DEPTH` deep. ``metadata`` is a frozen copy: changin
 the caller's dict after construction does not change the event, and the event's own
 ``metadata`` cannot be changed.
 Rule 2: the engine also reads events straight from wire mappings (what `json.loads`
-gives), without building `Event` objects: `read_event` checks each mapping's
-``name``, ``timestamp`` (parsed in full: month 13, February 29 of a common year
-and second 60 are errors), ``source``, customer ids (``customer_id`` must be a UUID,
-in any letter case; the view holds its canonical form), ``external_id`` and
-``metadata`` as `Event` would, and names the event's position in the stream
-(``events[17].timestamp``) in every error. The metadata values a meter reads are
-checked by the meter (`matching`), not here.
+gives), without building `Event` objects. There is one validity: `read_event`
+refuses exactly the mappings `Event` refuses (SPEC: every function fully validates
+each event in its scope). It checks ``name``, ``timestamp`` (parsed in full: month
+13, February 29 of a common year and second 60 are errors), ``source``, customer
+ids (``customer_id`` must be a UUID, in any letter case; the view holds its
+canonical form), ``external_id``, every key and value of ``metadata`` (read by the
+meter or not) and ``id``, with the rules of `Event`'s own converters, and names the
+event's position in the stream (``events[17].metadata.tags[2]``) in every error.
+Whether a value suits the meter (a number to sum, say) is the meter's check
+(`matching`), made on top of this one. One difference, of representation only:
+where JSON has a number, a mapping may hold a finite `Decimal` (what
+``json.loads(..., parse_float=Decimal)`` gives, for exact digits); an `Event`
+holds JSON-ready values (int, float) only.
+Rule 3 (speed): metadata of flat JSON scalars, the usual case, is checked by one
+loop (`plain_metadata`); anything else goes to `frozen_json`, the rule itself.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, NamedTuple, NoReturn
 
@@ -79,15 +88,21 @@ MAX_METADATA_DEPTH = 64
 
 
 def _metadata(value: object) -> dict[str, Any]:
+    if value is None:  # JSON's null: no metadata, as `read_event` reads it
+        return FrozenDict()
     if not isinstance(value, Mapping):
         raise InvalidTypeError("must be a mapping", path="metadata", value=value)
     return frozen_json(value, "metadata", 0)  # type: ignore[no-any-return]
 
 
-def frozen_json(value: object, path: str, depth: int = 0) -> Any:
+def frozen_json(
+    value: object, path: str, depth: int = 0, *, decimals: bool = False
+) -> Any:
     """A frozen copy of a JSON value: the caller's objects are never shared.
 
     Objects become `FrozenDict`, arrays `FrozenList`; numbers must be finite.
+    With ``decimals`` (the engine's reading of wire mappings, Rule 2), a finite
+    `Decimal` is a number too, kept as it is.
     """
     if isinstance(value, (str, bool)) or value is None:
         return value
@@ -107,6 +122,14 @@ def frozen_json(value: object, path: str, depth: int = 0) -> Any:
                 value=value,
             )
         return value
+    if decimals and isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValidationError(
+                "must be a finite number (JSON has no NaN or Infinity)",
+                path=path,
+                value=value,
+            )
+        return value
     if depth >= MAX_METADATA_DEPTH:
         raise ValidationError(
             f"nests deeper than {MAX_METADATA_DEPTH} levels", path=path, value="..."
@@ -116,11 +139,13 @@ def frozen_json(value: object, path: str, depth: int = 0) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidTypeError("keys must be strings", path=path, value=key)
-            items[key] = frozen_json(item, f"{path}.{key}", depth + 1)
+            items[key] = frozen_json(
+                item, f"{path}.{key}", depth + 1, decimals=decimals
+            )
         return FrozenDict(items)
     if isinstance(value, (list, tuple)):
         return FrozenList(
-            frozen_json(item, f"{path}[{index}]", depth + 1)
+            frozen_json(item, f"{path}[{index}]", depth + 1, decimals=decimals)
             for index, item in enumerate(value)
         )
     raise InvalidTypeError(
@@ -133,6 +158,33 @@ def frozen_json(value: object, path: str, depth: int = 0) -> Any:
 # An int of more bits than this has more than 4,300 digits: `json.dumps` refuses
 # to write it (Python's int-to-text limit), so an event cannot hold one.
 _MAX_INT_BITS = 14_000
+# |value| < _INT_BOUND: at most _MAX_INT_BITS bits (both bounds made once: negating
+# a 14,000-bit int on every test would allocate it anew).
+_INT_BOUND = 1 << _MAX_INT_BITS
+_INT_FLOOR = -_INT_BOUND
+
+
+def plain_metadata(metadata: Mapping[str, Any]) -> bool:
+    """Whether every key of ``metadata`` is a str and every value a JSON scalar
+    that `frozen_json` keeps as it is when it reads for the engine (a str, a
+    bool, None, an int of at most 14,000 bits, a finite float or `Decimal`).
+
+    The hot path of Rule 3: ``False`` does not mean invalid, only that
+    `frozen_json` must decide (nested objects and arrays, other types).
+    """
+    for key, value in metadata.items():
+        kind = type(value)
+        if type(key) is str and (
+            kind is str
+            or (kind is int and _INT_FLOOR < value < _INT_BOUND)
+            or value is None
+            or kind is bool
+            or (kind is float and value - value == 0.0)  # finite: inf - inf is nan
+            or (kind is Decimal and value.is_finite())
+        ):
+            continue
+        return False
+    return True
 
 
 def _refuse_change(self: object, *args: object, **kwargs: object) -> NoReturn:
@@ -309,6 +361,17 @@ def _read_mapping(
         and (external_id is None or (type(external_id) is str and external_id))
     ):
         _check_ids(index, external_customer_id, external_id)
+    if not plain_metadata(metadata):
+        frozen_json(metadata, f"events[{index}].metadata", 0, decimals=True)
+    event_id = event.get("id")
+    if event_id is not None:
+        if not isinstance(event_id, str):  # as `from_dict(Event, ...)` reads it
+            raise InvalidTypeError(
+                "must be a UUID string or null",
+                path=f"events[{index}].id",
+                value=event_id,
+            )
+        _fields.parse_id(event_id, f"events[{index}].id")
     return EventView(
         name,
         moment,

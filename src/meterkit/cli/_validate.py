@@ -1,17 +1,19 @@
 """``meterkit validate``: check every line of an events file, report every bad one.
 
-Rule 1: a line is valid when it is JSON and `from_dict` reads it as an `Event` (the
-strict reading: UUID ids, full timestamps, JSON metadata); with ``--meter``, also
-when `usage` of that meter reads it (credit units, aggregated values). The events
-are folded as ``meterkit usage`` routes them (a `UsageByCustomer` for those with a
-``customer_id``, one `UsageAccumulator` for the rest): the meter's checks run on
-every event before dedup and resets, so a line is refused exactly when `usage` of
-it alone would refuse it, and the meter is compiled once per fold. So a file that
-passes ``validate --meter`` passes ``usage`` with that meter.
+Rule 1: a line is valid when it is JSON and `usage` of it alone reads it: the
+engine reads every event as `Event` does (UUID ids, full timestamps, every
+metadata value; `events.read_event`), and with ``--meter`` also checks what that
+meter reads (credit units, aggregated values). The events are folded as
+``meterkit usage`` routes them (a `UsageByCustomer` for those with a
+``customer_id``, one `UsageAccumulator` for the rest): every event is in its
+fold's scope and the checks run before dedup and resets, so a line is refused
+exactly when `usage` of it alone would refuse it, and the meter is compiled once
+per fold. So a file that passes ``validate --meter`` passes ``usage`` with that
+meter, and every line of it reads as an `Event`.
 Rule 2: the report goes to stdout, like a linter's: one ``FILE:LINE: MESSAGE`` per
 bad line, in line order, then a summary line. Exit 1 when a line is bad.
-Rule 3 (speed): events are checked in lists by the fold; `from_dict` reads only the
-events `Event` could refuse where the fold does not (an ``id``, nested metadata).
+Rule 3 (speed): events are checked in lists by the fold, as `usage` checks them;
+nothing else reads them.
 """
 
 from __future__ import annotations
@@ -21,9 +23,7 @@ import uuid
 from datetime import datetime, timezone
 
 from ..errors import MeterkitError
-from ..events import Event
 from ..meters import CountAggregation, Filter, Meter
-from ..serialization import from_dict
 from ..usage import UsageAccumulator, UsageByCustomer
 from ._io import (
     MAX_LINE_BYTES,
@@ -53,25 +53,6 @@ def _neutral_meter() -> Meter:
         aggregation=CountAggregation(),
         created_at=datetime.now(timezone.utc),
     )
-
-
-def _needs_reading(event: object) -> bool:
-    """Whether `Event`'s own reading could refuse ``event`` where the fold accepts
-    it: not an object, an ``id`` key, or metadata holding an object or an array
-    (nesting deeper than `Event` allows) or an integer beyond 64 bits."""
-    if type(event) is not dict or "id" in event:
-        return True
-    metadata = event.get("metadata")
-    if type(metadata) is dict:
-        for value in metadata.values():
-            kind = type(value)
-            if (
-                kind is dict
-                or kind is list
-                or (kind is int and value.bit_length() > 64)
-            ):
-                return True
-    return False
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -118,18 +99,6 @@ def run_validate(args: argparse.Namespace) -> int:
             getattr(args, "max_line_bytes", MAX_LINE_BYTES),
         )
         for numbers, values in events.batches():
-            refused: set[int] = set()
-            for index, event in enumerate(values):
-                if not _needs_reading(event):
-                    continue
-                try:
-                    from_dict(Event, event)
-                except MeterkitError as exc:
-                    events.fail(numbers[index], relocated(exc))
-                    refused.add(index)
-            if refused:
-                kept = [i for i in range(len(values)) if i not in refused]
-                values, numbers = [values[i] for i in kept], [numbers[i] for i in kept]
             route(numbers, values, (by_id, by_id_lines), (rest, rest_lines))
             if len(by_id) + len(rest) >= BATCH:
                 check()
