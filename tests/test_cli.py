@@ -824,7 +824,7 @@ def test_validate_and_usage_refuse_the_same_lines_one_validity(
         "'992fae2a-2a17-4b7a-8d9e-e287cf90131b' (got \"evt_1\")"
     )
     assert found[1].startswith(f"{path}:4: $.metadata.trace[0]")
-    assert found[1].endswith(": nests deeper than 64 levels (got \"...\")")
+    assert found[1].endswith(': nests deeper than 64 levels (got "...")')
     assert found[2] == f"{path}: 2 invalid lines of 5 (3 valid events)"
     code, _, err = run(capsys, "usage", events=path, meter=files["meter"])
     assert code == 1
