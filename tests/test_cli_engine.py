@@ -330,3 +330,38 @@ def test_a_repeated_metadata_key_reads_as_the_default_engine_reads_it(
     assert "99999" not in default[1]
     fell_back = "reading it with the default engine" in duck[2]
     assert fell_back is (key == "total_tokens")
+
+
+def test_events_of_no_customer_are_checked_when_there_are_some(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
+    # Without events lacking a customer_id, their two queries are skipped; with
+    # one, a bad event of no customer still sends the file to the default engine.
+    good = [use({"customer_id": CUSTOMER_A}, 5), use({"customer_id": CUSTOMER_B}, 7)]
+    path = write(files["dir"] / "ids.jsonl", jsonl(good))
+    default, duck = both(
+        capsys, "usage --format json", meter=files["meter"], events=path
+    )
+    assert (duck[0], duck[1]) == (default[0], default[1]) == (0, default[1])
+    assert duck[2] == f"{path}: read by DuckDB: 2 customers\n"
+    bad = write(files["dir"] / "bad.jsonl", jsonl([*good, use({}, 5, source="admin")]))
+    default, duck = both(capsys, "usage", meter=files["meter"], events=bad)
+    assert default[0] == duck[0] == 1
+    assert duck[2].splitlines()[-1] == default[2].strip()
+    assert default[2].startswith(f"{bad}:3: ")
+
+
+def test_a_field_no_rule_reads_is_left_to_the_default_engine(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
+    # docs/cli.md: the SQL path checks what the meter reads; an `id` that is not a
+    # UUID is refused by the default engine (one validity) and counted by DuckDB.
+    events = [use({"customer_id": CUSTOMER_A}, 5, id="evt_1")]
+    path = write(files["dir"] / "e.jsonl", jsonl(events))
+    default, duck = both(
+        capsys, "usage --format json", meter=files["meter"], events=path
+    )
+    assert default[0] == 1
+    assert f"{path}:1: $.id: must be a UUID" in default[2]
+    assert duck[0] == 0
+    assert json.loads(duck[1])["consumed_units"] == 5

@@ -435,12 +435,15 @@ class Plan:
             ]
             # The UUID check runs once per distinct ``customer_id`` (on its first
             # ``seq`` in scope), not on every row: the first bad event decides.
+            # It tests ``min(customer_id)``, the group's own key: on the key
+            # itself, DuckDB pushes the HAVING below the GROUP BY and runs the
+            # regex on every row (0.16 CPU-s of 1.4 per million events).
             ctes.append(
                 (
                     "ids",
                     "SELECT min(seq) AS bs FROM src WHERE customer_id IS NOT NULL"
                     " GROUP BY customer_id"
-                    f" HAVING {d.bad_uuid('customer_id')}",
+                    f" HAVING {d.bad_uuid('min(customer_id)')}",
                 )
             )
             bad_cte = (
