@@ -10,7 +10,9 @@ deep nesting, keys that are not strings, values that are not JSON), and with an
 ``id`` of any kind:
 
 1. `read_event` refuses a mapping exactly when ``from_dict(Event, ...)`` does,
-   with the same error class and field for an event of one defect;
+   with the same error class and field for an event of one defect, and its fast
+   test (`events.plain_metadata`, which walks without copying) passes metadata
+   exactly when `events.frozen_json` accepts it;
 2. `usage`, `usage_by_customer` and a `UsageAccumulator` (whose meter has a fast
    scan) refuse a one-event log exactly when `Event` refuses the event, for a
    meter that reads nothing the event holds, so that only the event's own
@@ -41,7 +43,7 @@ from meterkit import (
 )
 from meterkit._fastscan import fast_scan
 from meterkit._verdicts import Scan
-from meterkit.events import read_event
+from meterkit.events import frozen_json, plain_metadata, read_event
 from meterkit.matching import CompiledMeter
 
 from . import engine_strategies as es
@@ -56,6 +58,14 @@ METER = Meter(
     created_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
 )
 
+
+def _lists(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 #: Leaves of metadata trees: JSON scalars, and what `Event` refuses among them.
 LEAVES = st.one_of(
     st.none(),
@@ -65,6 +75,9 @@ LEAVES = st.one_of(
     st.floats(),  # NaN and infinities included
     st.text(max_size=5),
     st.sampled_from(({1, 2}, b"bytes", object())),
+    # Lists 62 and 63 levels deep: within `Event`'s 64 or past it, by where
+    # they sit in the tree.
+    st.sampled_from((_lists(62), _lists(63))),
 )
 TREES = st.recursive(
     LEAVES,
@@ -128,6 +141,16 @@ def test_read_event_refuses_exactly_what_event_refuses(
         assert by_event[1] is not None
         assert by_event[1].startswith("$")
         assert by_engine[1] == "events[4]" + by_event[1][1:]
+
+
+@given(st.dictionaries(st.one_of(st.text(max_size=3), st.integers()), TREES))
+def test_the_fast_metadata_test_is_frozen_jsons_verdict(
+    metadata: dict[Any, Any],
+) -> None:
+    # The trees hold only exact dicts, lists and scalars (no tuples, no
+    # subclasses), where the fast test must decide, not defer to `frozen_json`.
+    accepted = refusal(lambda: frozen_json(metadata, "m", decimals=True)) is None
+    assert plain_metadata(metadata) is accepted
 
 
 def _fold(log: list[object]) -> None:
