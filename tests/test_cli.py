@@ -799,12 +799,13 @@ def test_validate_reports_every_bad_line(
     assert out.splitlines()[-1] == f"{path}: 4 invalid lines of 6 (2 valid events)"
 
 
-def test_validate_and_usage_refuse_the_same_lines_one_validity(
+def test_validate_strict_also_refuses_what_only_an_event_refuses(
     capsys: pytest.CaptureFixture[str], files: dict[str, Path]
 ) -> None:
-    # What `Event` refuses and no meter reads (a bad `id`, metadata nested past 64
-    # levels) is refused by `usage` too, on the line `validate` names, so a file
-    # that passes `validate` is one that `usage` reads whole.
+    # `usage` never reads an event's `id` or the metadata its meter does not
+    # read, so plain `validate` passes them as `usage` does; `--strict` refuses
+    # what `from_dict(Event, ...)` refuses (a bad `id`, metadata nested past 64
+    # levels), on its line, and the fold's own errors still come in line order.
     deep: object = 1
     for _ in range(64):
         deep = [deep]
@@ -814,9 +815,18 @@ def test_validate_and_usage_refuse_the_same_lines_one_validity(
         json.dumps({**GOOD, "id": "992FAE2A-2A17-4B7A-8D9E-E287CF90131B"}),
         json.dumps({**GOOD, "metadata": {**GOOD["metadata"], "trace": deep}}),
         json.dumps({**GOOD, "metadata": None}),
+        json.dumps({**GOOD, "timestamp": "2025-02-30T00:00:00Z"}),
     ]
     path = write(files["dir"] / "e.jsonl", "\n".join(lines) + "\n")
     code, out, _ = run(capsys, "validate", events=path, meter=files["meter"])
+    assert code == 1
+    assert out.splitlines()[-1] == f"{path}: 1 invalid line of 6 (5 valid events)"
+    code, _, err = run(
+        capsys, "usage --skip-invalid", events=path, meter=files["meter"]
+    )
+    assert code == 0
+    assert "skipped 1 invalid line (line 6)" in err
+    code, out, _ = run(capsys, "validate --strict", events=path, meter=files["meter"])
     assert code == 1
     found = out.splitlines()
     assert found[0] == (
@@ -825,15 +835,8 @@ def test_validate_and_usage_refuse_the_same_lines_one_validity(
     )
     assert found[1].startswith(f"{path}:4: $.metadata.trace[0]")
     assert found[1].endswith(': nests deeper than 64 levels (got "...")')
-    assert found[2] == f"{path}: 2 invalid lines of 5 (3 valid events)"
-    code, _, err = run(capsys, "usage", events=path, meter=files["meter"])
-    assert code == 1
-    assert f"{path}:2: $.id: must be a UUID" in err
-    code, out, err = run(
-        capsys, "usage --format json --skip-invalid", events=path, meter=files["meter"]
-    )
-    assert code == 0
-    assert "skipped 2 invalid lines (line 2, 4)" in err
+    assert found[2].startswith(f"{path}:6: $.timestamp: ")
+    assert found[3] == f"{path}: 3 invalid lines of 6 (3 valid events)"
 
 
 # -- demo -----------------------------------------------------------------------------

@@ -35,10 +35,8 @@ from datetime import datetime, timezone
 from operator import length_hint
 from typing import Any
 
-from ._fields import is_uuid_text
 from ._units import MAX_UNITS_EXPONENT
 from ._verdicts import EFFECTS, Scan
-from .events import plain_metadata
 from .matching import MISSING, CompiledMeter, json_text
 from .meters import CountAggregation, Filter, FilterClause, PropertyAggregation
 
@@ -187,10 +185,9 @@ _CID_TEST = "(cid is None or (type(cid) is str and cid in ids))"
 _ECID_TEST = "(ecid is None or (type(ecid) is str and ecid))"
 
 # The body every fast scan shares: read the rest of the event's keys, check them
-# (every metadata key and value, and ``id``) as `events.read_event` does, parse
-# the timestamp as `_fields.parse_rfc3339` does for the API's layout (a value that
-# is not a str makes `len` or `fromiso` raise TypeError: the scan decides), and
-# test the filter.
+# as `events.read_event` does, parse the timestamp as `_fields.parse_rfc3339` does
+# for the API's layout (a value that is not a str makes `len` or `fromiso` raise
+# TypeError: the scan decides), and test the filter.
 _READ_AND_CHECK = """
                     try:
 {reads}
@@ -202,12 +199,7 @@ _READ_AND_CHECK = """
                         and src == "user"
                         and {id_tests}
                         and type(md) is dict
-                        and plain(md)
                         and (xid is None or (type(xid) is str and xid))
-                        and (
-                            (eid := e.get("id")) is None
-                            or (type(eid) is str and is_uuid(eid))
-                        )
                         and len(ts) == 20
                         and ts[4:20:3] == "--T::Z"
                     ):
@@ -487,8 +479,6 @@ def _make(
             "EFFECTS": EFFECTS,
             "fromiso": datetime.fromisoformat,
             "length_hint": length_hint,
-            "plain": plain_metadata,
-            "is_uuid": is_uuid_text,
         }
         code = compile(source, filename, "exec")
         exec(code, namespace)

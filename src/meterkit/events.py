@@ -7,22 +7,20 @@ nested at most `MAX_METADATA_DEPTH` deep. ``metadata`` is a frozen copy: changin
 the caller's dict after construction does not change the event, and the event's own
 ``metadata`` cannot be changed.
 Rule 2: the engine also reads events straight from wire mappings (what `json.loads`
-gives), without building `Event` objects. There is one validity: `read_event`
-refuses exactly the mappings `Event` refuses (SPEC: every function fully validates
-each event in its scope). It checks ``name``, ``timestamp`` (parsed in full: month
-13, February 29 of a common year and second 60 are errors), ``source``, customer
-ids (``customer_id`` must be a UUID, in any letter case; the view holds its
-canonical form), ``external_id``, every key and value of ``metadata`` (read by the
-meter or not) and ``id``, with the rules of `Event`'s own converters, and names the
-event's position in the stream (``events[17].metadata.tags[2]``) in every error.
-Whether a value suits the meter (a number to sum, say) is the meter's check
-(`matching`), made on top of this one. One difference, of representation only:
-where JSON has a number, a mapping may hold a finite `Decimal` (what
-``json.loads(..., parse_float=Decimal)`` gives, for exact digits); an `Event`
-holds JSON-ready values (int, float) only.
-Rule 3 (speed): `plain_metadata` checks metadata without copying it, a loop per
-container; only metadata it cannot pass goes to `frozen_json`, the rule itself,
-which names the problem. A property test holds the two equal.
+gives), without building `Event` objects: `read_event` checks each mapping's
+``name``, ``timestamp`` (parsed in full: month 13, February 29 of a common year
+and second 60 are errors), ``source``, customer ids (``customer_id`` must be a UUID,
+in any letter case; the view holds its canonical form), ``external_id`` and that
+``metadata`` is an object (``null`` is none), as `Event` would, and names the
+event's position in the stream (``events[17].timestamp``) in every error. The
+metadata values a meter reads are checked by the meter (`matching`), not here.
+Rule 3 (what only `Event` checks): an `Event` keeps every metadata value and its
+``id``, so it also refuses what the engine never reads: an ``id`` that is not a
+UUID, and anywhere in ``metadata`` a value that is no JSON value (NaN, an int too
+large to write), a key that is not a string, or nesting past `MAX_METADATA_DEPTH`.
+Checking all of it in every fold would cost `usage` half its speed (measured in
+docs/performance.md), so the engine does not; ``meterkit validate --strict``
+checks a file the `Event` way. `plain_metadata` is that check without a copy.
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, NamedTuple, NoReturn
 
@@ -96,14 +93,10 @@ def _metadata(value: object) -> dict[str, Any]:
     return frozen_json(value, "metadata", 0)  # type: ignore[no-any-return]
 
 
-def frozen_json(
-    value: object, path: str, depth: int = 0, *, decimals: bool = False
-) -> Any:
+def frozen_json(value: object, path: str, depth: int = 0) -> Any:
     """A frozen copy of a JSON value: the caller's objects are never shared.
 
     Objects become `FrozenDict`, arrays `FrozenList`; numbers must be finite.
-    With ``decimals`` (the engine's reading of wire mappings, Rule 2), a finite
-    `Decimal` is a number too, kept as it is.
     """
     if isinstance(value, (str, bool)) or value is None:
         return value
@@ -123,14 +116,6 @@ def frozen_json(
                 value=value,
             )
         return value
-    if decimals and isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValidationError(
-                "must be a finite number (JSON has no NaN or Infinity)",
-                path=path,
-                value=value,
-            )
-        return value
     if depth >= MAX_METADATA_DEPTH:
         raise ValidationError(
             f"nests deeper than {MAX_METADATA_DEPTH} levels", path=path, value="..."
@@ -140,13 +125,11 @@ def frozen_json(
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidTypeError("keys must be strings", path=path, value=key)
-            items[key] = frozen_json(
-                item, f"{path}.{key}", depth + 1, decimals=decimals
-            )
+            items[key] = frozen_json(item, f"{path}.{key}", depth + 1)
         return FrozenDict(items)
     if isinstance(value, (list, tuple)):
         return FrozenList(
-            frozen_json(item, f"{path}[{index}]", depth + 1, decimals=decimals)
+            frozen_json(item, f"{path}[{index}]", depth + 1)
             for index, item in enumerate(value)
         )
     raise InvalidTypeError(
@@ -166,15 +149,14 @@ _INT_FLOOR = -_INT_BOUND
 
 
 def plain_metadata(metadata: Mapping[str, Any], depth: int = 0) -> bool:
-    """Whether `frozen_json` accepts ``metadata`` (a container at ``depth``) when
-    it reads for the engine, decided without copying: string keys, JSON values
-    (a str, a bool, None, an int of at most 14,000 bits, a finite float or
-    `Decimal`, a list or a dict of them), containers nested less than
-    `MAX_METADATA_DEPTH` deep.
+    """Whether `frozen_json` accepts ``metadata`` (a container at ``depth``),
+    decided without copying: string keys, JSON values (a str, a bool, None, an
+    int of at most 14,000 bits, a finite float, a list or a dict of them),
+    containers nested less than `MAX_METADATA_DEPTH` deep (Rule 3).
 
-    The hot path of Rule 3: ``False`` does not mean invalid, only that
-    `frozen_json` must decide (and name the problem); a tuple, a subclass of
-    dict or str, or another mapping type always goes there.
+    ``False`` does not mean invalid, only that `frozen_json` must decide (and
+    name the problem): a tuple, a subclass of dict or str, or another mapping
+    type always goes there.
     """
     for key, value in metadata.items():
         kind = type(value)
@@ -195,8 +177,6 @@ def plain_metadata(metadata: Mapping[str, Any], depth: int = 0) -> bool:
 
 def _plain_nested(value: Any, kind: type, depth: int) -> bool:
     """`plain_metadata` for a value at ``depth`` that is not a common scalar."""
-    if kind is Decimal:
-        return bool(value.is_finite())
     if depth >= MAX_METADATA_DEPTH:
         return False
     if kind is dict:
@@ -392,17 +372,6 @@ def _read_mapping(
         and (external_id is None or (type(external_id) is str and external_id))
     ):
         _check_ids(index, external_customer_id, external_id)
-    if not plain_metadata(metadata):
-        frozen_json(metadata, f"events[{index}].metadata", 0, decimals=True)
-    event_id = event.get("id")
-    if event_id is not None:
-        if not isinstance(event_id, str):  # as `from_dict(Event, ...)` reads it
-            raise InvalidTypeError(
-                "must be a UUID string or null",
-                path=f"events[{index}].id",
-                value=event_id,
-            )
-        _fields.parse_id(event_id, f"events[{index}].id")
     return EventView(
         name,
         moment,

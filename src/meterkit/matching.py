@@ -7,9 +7,8 @@ ignored. A missing or null property makes a clause false, for every operator.
 Rule 2 (types): numbers compare with numbers, strings with strings (code-point
 order), booleans with booleans (``eq``/``ne`` only). Any other pairing makes the
 clause false, ``ne`` included. A ``bool`` is never a number. A NaN or an infinity
-is no JSON number: `events.read_event` refuses an event holding one anywhere in
-its metadata before any clause runs (one validity), and a clause that reads one
-in a view read otherwise is an error naming the event too.
+(no JSON number; possible in a wire mapping) is an error naming the event, in any
+clause that reads it.
 Rule 3 (``like``): a case-sensitive literal substring test on text: ``%`` and ``_``
 are ordinary characters. The text of a string is itself, of a number its JSON form
 (a ``Decimal`` written as `json.dumps` writes a float), of a boolean

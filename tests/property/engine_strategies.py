@@ -13,7 +13,6 @@ other side.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -421,37 +420,7 @@ DEFECTS = (
     "credit_units",
     "rollover",
     "shape",
-    "payload",
-    "event_id",
 )
-
-
-def _nested(depth: int) -> Any:
-    """An object ``depth`` levels deep: ``{"a": {"a": ... {}}}``."""
-    value: Any = {}
-    for _ in range(depth - 1):
-        value = {"a": value}
-    return value
-
-
-#: A metadata key no meter of these strategies reads.
-PAYLOAD_KEY = "payload"
-
-#: ``(value, path)``: what `Event` refuses under `PAYLOAD_KEY`, read by a meter or
-#: not, and the path its error names. The payload sits at depth 1 of the metadata:
-#: 64 levels of its own go past `events.MAX_METADATA_DEPTH`.
-BAD_PAYLOADS = (
-    (math.nan, "metadata.payload"),
-    (-math.inf, "metadata.payload"),
-    ([1, math.inf], "metadata.payload[1]"),
-    (2**14_000, "metadata.payload"),
-    ({1: "one"}, "metadata.payload"),
-    ({"set": {1, 2}}, "metadata.payload.set"),
-    (_nested(64), "metadata.payload" + ".a" * 63),
-)
-
-#: Values of an event's ``id`` that are not a UUID string.
-BAD_EVENT_IDS = ("evt_1", "", 7, "992fae2a-2a17-4b7a-8d9e-e287cf90131", True)
 
 
 @st.composite
@@ -465,10 +434,7 @@ def malformed_events(draw: st.DrawFn, defects: tuple[str, ...] = DEFECTS) -> Any
       aggregated property (`NUMERIC_PROPERTIES`) of a user event;
     - ``credit_units`` / ``rollover``: a ``meter.credited`` event for this meter with
       ``units`` not an int (or absent) / ``rollover`` present and not a bool;
-    - ``shape``: a field of the wrong type or an empty id, or no mapping at all;
-    - ``payload``: a metadata value no meter reads that `Event` refuses
-      (`BAD_PAYLOADS`);
-    - ``event_id``: an ``id`` that is not a UUID string (`BAD_EVENT_IDS`).
+    - ``shape``: a field of the wrong type or an empty id, or no mapping at all.
     """
     defect = draw(st.sampled_from(defects))
     if defect == "timestamp":
@@ -486,13 +452,6 @@ def malformed_events(draw: st.DrawFn, defects: tuple[str, ...] = DEFECTS) -> Any
             draw(st.sampled_from(NUMERIC_PROPERTIES)),
             draw(st.sampled_from(BAD_NUMBERS)),
         )
-    elif defect == "payload":
-        event = draw(events())
-        value, _ = draw(st.sampled_from(BAD_PAYLOADS))
-        event["metadata"] = {**event["metadata"], PAYLOAD_KEY: value}
-    elif defect == "event_id":
-        event = draw(events())
-        event["id"] = draw(st.sampled_from(BAD_EVENT_IDS))
     elif defect in ("credit_units", "rollover"):
         event = draw(events(("credit",)))
         event["metadata"] = dict(event["metadata"], meter_id=draw(recased(METER_ID)))

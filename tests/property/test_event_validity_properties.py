@@ -1,62 +1,35 @@
-"""One validity: the engine refuses a wire event exactly when `Event` refuses it.
+"""What only `Event` checks, and the strict reading of ``meterkit validate``.
 
-SPEC.md section 3: every function fully validates each event in its scope (bad
-id, non-finite or out-of-range number, wrong types), whether or not it counts.
-`Event` is the definition of a valid event; the engine reads wire mappings
-without building one (`events.read_event`, and the generated fast scans), so
-these properties hold the readings equal on random events, valid, with one
-defect, with several, with random metadata trees (NaN, infinities, huge ints,
-deep nesting, keys that are not strings, values that are not JSON), and with an
-``id`` of any kind:
+events.py, Rules 2 and 3: the engine (`events.read_event`) checks an event's
+fields with `Event`'s rules; an `Event` also checks what the engine never reads
+(an ``id`` that is not a UUID; anywhere in ``metadata`` a NaN, an int too large
+to write, a key that is not a string, nesting past 64 levels).
+``meterkit validate --strict`` refuses those too, reading with ``from_dict`` only
+the events its quick test (`cli._validate._event_problem`, built on
+`events.plain_metadata`) cannot pass. On random events (valid, with one defect,
+with several, with random metadata trees and ``id`` values of any kind):
 
-1. `read_event` refuses a mapping exactly when ``from_dict(Event, ...)`` does,
-   with the same error class and field for an event of one defect, and its fast
-   test (`events.plain_metadata`, which walks without copying) passes metadata
-   exactly when `events.frozen_json` accepts it;
-2. `usage`, `usage_by_customer` and a `UsageAccumulator` (whose meter has a fast
-   scan) refuse a one-event log exactly when `Event` refuses the event, for a
-   meter that reads nothing the event holds, so that only the event's own
-   validity is asked.
+1. `plain_metadata` passes metadata exactly when `events.frozen_json` accepts it;
+2. `Event` is at least as strict as the engine: what it accepts, `read_event`
+   accepts, and an event of one defect the engine refuses is refused by `Event`
+   at the same field;
+3. the strict reading is `Event`'s: the engine's verdict and `_event_problem`
+   together refuse exactly what ``from_dict(Event, ...)`` refuses.
 """
 
 from __future__ import annotations
 
 import math
-import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meterkit import (
-    CountAggregation,
-    Event,
-    Filter,
-    FilterClause,
-    Meter,
-    MeterkitError,
-    UsageAccumulator,
-    from_dict,
-    usage,
-    usage_by_customer,
-)
-from meterkit._fastscan import fast_scan
-from meterkit._verdicts import Scan
+from meterkit import Event, MeterkitError, from_dict
+from meterkit.cli._validate import _event_problem
 from meterkit.events import frozen_json, plain_metadata, read_event
-from meterkit.matching import CompiledMeter
 
 from . import engine_strategies as es
-
-#: A count of the events named ``llm``: its filter reads ``name`` only, and its
-#: fresh id is no system event's ``meter_id``, so it refuses nothing `Event` accepts.
-METER = Meter(
-    id=uuid.UUID(int=7),
-    name="validity",
-    filter=Filter(clauses=(FilterClause(property="name", operator="eq", value="llm"),)),
-    aggregation=CountAggregation(),
-    created_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
-)
 
 
 def _lists(depth: int) -> Any:
@@ -89,10 +62,9 @@ TREES = st.recursive(
 )
 #: Event ids: UUIDs in any letter case, near misses, other types.
 EVENT_IDS = st.one_of(
-    st.sampled_from(es.BAD_EVENT_IDS),
+    st.sampled_from(("evt_1", "", 7, "992fae2a-2a17-4b7a-8d9e-e287cf90131", True)),
     st.uuids().map(str),
     st.uuids().map(lambda u: str(u).upper()),
-    st.uuids(),  # a uuid.UUID object: JSON has none, `Event`'s reading refuses it
     st.text(max_size=40),
 )
 
@@ -105,11 +77,7 @@ def wire_events(draw: st.DrawFn) -> tuple[object, bool]:
         return draw(es.malformed_events()), True
     if kind == 1:
         return draw(es.garbage_events()), False
-    # Mostly user events in the API's timestamp layout: what the fast scans
-    # decide inline (anything else goes to the scan).
-    event = dict(draw(es.events(("use", "use", "use", "credit", "system"))))
-    if draw(st.integers(0, 3)):
-        event["timestamp"] = "2025-01-01T01:00:00Z"
+    event = dict(draw(es.events()))
     if kind == 2:
         metadata = event.get("metadata")
         if isinstance(metadata, dict):
@@ -128,75 +96,54 @@ def refusal(action: Any) -> tuple[type[MeterkitError], str | None] | None:
     return None
 
 
+@given(st.dictionaries(st.one_of(st.text(max_size=3), st.integers()), TREES))
+def test_the_quick_metadata_test_is_frozen_jsons_verdict(
+    metadata: dict[Any, Any],
+) -> None:
+    # The trees hold only exact dicts, lists and scalars (no tuples, no
+    # subclasses), where the quick test must decide, not defer to `frozen_json`.
+    accepted = refusal(lambda: frozen_json(metadata, "m")) is None
+    assert plain_metadata(metadata) is accepted
+
+
 @given(wire_events())
-def test_read_event_refuses_exactly_what_event_refuses(
+def test_event_is_at_least_as_strict_as_the_engine(
     drawn: tuple[object, bool],
 ) -> None:
     event, single = drawn
     by_event = refusal(lambda: from_dict(Event, event))
     by_engine = refusal(lambda: read_event(event, 4))
-    assert (by_event is None) == (by_engine is None), (event, by_event, by_engine)
-    if single and by_event is not None and by_engine is not None:
-        assert by_engine[0] is by_event[0]
+    if by_event is None:
+        assert by_engine is None, (event, by_engine)
+    if single and by_engine is not None:
+        assert by_event is not None
+        assert by_event[0] is by_engine[0]
         assert by_event[1] is not None
-        assert by_event[1].startswith("$")
         assert by_engine[1] == "events[4]" + by_event[1][1:]
 
 
-@given(st.dictionaries(st.one_of(st.text(max_size=3), st.integers()), TREES))
-def test_the_fast_metadata_test_is_frozen_jsons_verdict(
-    metadata: dict[Any, Any],
-) -> None:
-    # The trees hold only exact dicts, lists and scalars (no tuples, no
-    # subclasses), where the fast test must decide, not defer to `frozen_json`.
-    accepted = refusal(lambda: frozen_json(metadata, "m", decimals=True)) is None
-    assert plain_metadata(metadata) is accepted
-
-
-def _fold(log: list[object]) -> None:
-    accumulator = UsageAccumulator(METER)
-    accumulator.update(log)
-    accumulator.usage()
-
-
-def primed(event: object) -> list[object]:
-    """``event`` after a valid event of the same customer: the fast scans decide
-    an event inline only once its customer is known (its id checked)."""
-    if not isinstance(event, dict):
-        return [event]
-    primer = {
-        "name": "api",
-        "timestamp": "2025-01-01T00:00:00Z",
-        "customer_id": event.get("customer_id"),
-    }
-    return [event] if refusal(lambda: from_dict(Event, primer)) else [primer, event]
-
-
 @given(wire_events())
-def test_the_folds_refuse_exactly_what_event_refuses(
+def test_the_strict_reading_refuses_exactly_what_event_refuses(
     drawn: tuple[object, bool],
 ) -> None:
     event, _ = drawn
-    assert fast_scan(Scan(CompiledMeter(METER))) is not None  # the fast path runs
-    expected = refusal(lambda: from_dict(Event, event)) is not None
-    log = primed(event)
-    calls = {
-        "usage": lambda: usage(METER, log),
-        "usage (generator)": lambda: usage(METER, iter(log)),
-        "UsageAccumulator": lambda: _fold(log),
-    }
-    if isinstance(event, dict) and isinstance(event.get("customer_id"), str):
-        calls["usage_by_customer"] = lambda: usage_by_customer(METER, log)
-    for name, call in calls.items():
-        assert (refusal(call) is not None) == expected, (name, event)
+    by_event = refusal(lambda: from_dict(Event, event))
+    strict = (
+        refusal(lambda: read_event(event, 0)) is not None
+        or _event_problem(event) is not None
+    )
+    assert strict == (by_event is not None), (event, by_event)
 
 
-def test_a_float_leaf_is_checked_as_event_checks_it() -> None:
-    # `plain_metadata` tests finiteness by ``v - v == 0.0``: every float kind.
-    for value in (0.0, -0.0, 5e-324, 1.7976931348623157e308, math.nan, math.inf):
-        wire = {"name": "llm", "timestamp": "2025-01-01T00:00:00Z"}
-        wire["metadata"] = {"k": value}
-        by_event = refusal(lambda wire=wire: from_dict(Event, wire))
-        assert refusal(lambda wire=wire: usage(METER, [wire])) == (
-            None if by_event is None else (by_event[0], "events[0].metadata.k")
-        )
+def test_what_only_event_refuses_is_read_by_the_engine() -> None:
+    wire = {"name": "llm", "timestamp": "2025-01-01T00:00:00Z"}
+    for extra in (
+        {"id": "evt_1"},
+        {"metadata": {"unread": math.nan}},
+        {"metadata": {"unread": _lists(64)}},
+        {"metadata": {"unread": {1: "one"}}},
+    ):
+        read_event({**wire, **extra}, 0)  # no error: the engine never reads them
+        assert refusal(lambda extra=extra: from_dict(Event, {**wire, **extra}))
+        assert isinstance(_event_problem({**wire, **extra}), MeterkitError)
+    assert _event_problem({**wire, "metadata": None}) is None

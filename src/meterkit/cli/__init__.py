@@ -311,6 +311,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("validate", "check every line of an events file")
     events(sub, skip=False)
     meter(sub, required=False)
+    sub.add_argument(
+        "--strict",
+        action="store_true",
+        help="also check what only an Event checks: the id a UUID, every metadata "
+        "value JSON (finite numbers, string keys, at most 64 levels deep), read "
+        "or not (default: off, the lines usage refuses)",
+    )
     quiet(sub, summary=False)
 
     sub = command("demo", "usage of the bundled sample data")

@@ -1,19 +1,24 @@
 """``meterkit validate``: check every line of an events file, report every bad one.
 
 Rule 1: a line is valid when it is JSON and `usage` of it alone reads it: the
-engine reads every event as `Event` does (UUID ids, full timestamps, every
-metadata value; `events.read_event`), and with ``--meter`` also checks what that
-meter reads (credit units, aggregated values). The events are folded as
+event's fields checked as the engine checks them (`events.read_event`: UUID
+customer ids, full timestamps, non-empty strings), and with ``--meter`` what
+that meter reads (credit units, aggregated values). The events are folded as
 ``meterkit usage`` routes them (a `UsageByCustomer` for those with a
 ``customer_id``, one `UsageAccumulator` for the rest): every event is in its
 fold's scope and the checks run before dedup and resets, so a line is refused
 exactly when `usage` of it alone would refuse it, and the meter is compiled once
 per fold. So a file that passes ``validate --meter`` passes ``usage`` with that
-meter, and every line of it reads as an `Event`.
-Rule 2: the report goes to stdout, like a linter's: one ``FILE:LINE: MESSAGE`` per
+meter.
+Rule 2: ``--strict`` also refuses a line that does not read as an `Event`
+(`from_dict`): what only `Event` checks (`events`, Rule 3), an ``id`` that is not
+a UUID and metadata values the engine never reads. `_event_problem` decides it,
+reading with `from_dict` only the events whose ``id`` and metadata it cannot pass
+at once.
+Rule 3: the report goes to stdout, like a linter's: one ``FILE:LINE: MESSAGE`` per
 bad line, in line order, then a summary line. Exit 1 when a line is bad.
-Rule 3 (speed): events are checked in lists by the fold, as `usage` checks them;
-nothing else reads them.
+Rule 4 (speed): events are checked in lists by the fold, as `usage` checks them;
+without ``--strict`` nothing else reads them.
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ import argparse
 import uuid
 from datetime import datetime, timezone
 
+from .._fields import is_uuid_text
 from ..errors import MeterkitError
+from ..events import Event, plain_metadata
 from ..meters import CountAggregation, Filter, Meter
+from ..serialization import from_dict
 from ..usage import UsageAccumulator, UsageByCustomer
 from ._io import (
     MAX_LINE_BYTES,
@@ -53,6 +61,27 @@ def _neutral_meter() -> Meter:
         aggregation=CountAggregation(),
         created_at=datetime.now(timezone.utc),
     )
+
+
+def _event_problem(event: object) -> MeterkitError | None:
+    """What `from_dict(Event, ...)` refuses in ``event`` beyond what the engine
+    checks (Rule 2), or None. The fold checks the other fields with the same
+    rules, so an event whose ``id`` is absent or a UUID string and whose metadata
+    `plain_metadata` passes is read no further."""
+    if type(event) is dict:
+        event_id = event.get("id")
+        metadata = event.get("metadata")
+        if (
+            event_id is None or (type(event_id) is str and is_uuid_text(event_id))
+        ) and (
+            metadata is None or (type(metadata) is dict and plain_metadata(metadata))
+        ):
+            return None
+    try:
+        from_dict(Event, event)
+    except MeterkitError as exc:
+        return exc
+    return None
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -98,7 +127,19 @@ def run_validate(args: argparse.Namespace) -> int:
             lambda line, message: located.append((line, message)),
             getattr(args, "max_line_bytes", MAX_LINE_BYTES),
         )
+        strict = getattr(args, "strict", False)
         for numbers, values in events.batches():
+            if strict:
+                refused = set()
+                for index, event in enumerate(values):
+                    problem = _event_problem(event)
+                    if problem is not None:
+                        events.fail(numbers[index], relocated(problem))
+                        refused.add(index)
+                if refused:
+                    kept = [i for i in range(len(values)) if i not in refused]
+                    values = [values[i] for i in kept]
+                    numbers = [numbers[i] for i in kept]
             route(numbers, values, (by_id, by_id_lines), (rest, rest_lines))
             if len(by_id) + len(rest) >= BATCH:
                 check()
