@@ -159,41 +159,30 @@ def plain_metadata(metadata: Mapping[str, Any], depth: int = 0) -> bool:
     type always goes there.
     """
     for key, value in metadata.items():
-        kind = type(value)
-        if type(key) is not str:
-            return False
-        if (
-            kind is str
-            or (kind is int and _INT_FLOOR < value < _INT_BOUND)
-            or value is None
-            or kind is bool
-            or (kind is float and value - value == 0.0)  # finite: inf - inf is nan
-        ):
-            continue
-        if not _plain_nested(value, kind, depth + 1):
+        if type(key) is not str or not _plain_value(value, depth + 1):
             return False
     return True
 
 
-def _plain_nested(value: Any, kind: type, depth: int) -> bool:
-    """`plain_metadata` for a value at ``depth`` that is not a common scalar."""
+def _plain_value(value: Any, depth: int) -> bool:
+    """`plain_metadata` for one value at ``depth``."""
+    kind = type(value)
+    if (
+        kind is str
+        or (kind is int and _INT_FLOOR < value < _INT_BOUND)
+        or value is None
+        or kind is bool
+        or (kind is float and value - value == 0.0)  # finite: inf - inf is nan
+    ):
+        return True
     if depth >= MAX_METADATA_DEPTH:
         return False
     if kind is dict:
         return plain_metadata(value, depth)
     if kind is not list:
         return False
-    for item in value:
-        kind = type(item)
-        if (
-            kind is str
-            or (kind is int and _INT_FLOOR < item < _INT_BOUND)
-            or item is None
-            or kind is bool
-            or (kind is float and item - item == 0.0)
-        ):
-            continue
-        if not _plain_nested(item, kind, depth + 1):
+    for item in value:  # noqa: SIM110 (a loop: `all` of a generator is slower)
+        if not _plain_value(item, depth + 1):
             return False
     return True
 
