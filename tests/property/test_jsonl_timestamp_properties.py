@@ -28,7 +28,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # What a timestamp's text is most likely to go wrong with.
 # Where each field of ``2025-01-01T00:00:00Z`` starts.
 FIELDS = [0, 5, 8, 11, 14, 17, 19]
-NOISE = list("0123456789 \t\n-+.:TtZz_/e") + ["\u0660", "\u00a0", "\u2003", "é"]
+NOISE = [*"0123456789 \t\n-+.:TtZz_/e", "\u0660", "\u00a0", "\u2003", "é"]
 
 
 @st.composite
