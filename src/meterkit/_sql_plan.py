@@ -38,6 +38,13 @@ event, ``units`` and ``rollover`` on a credit for this meter. A cheap textual
 hint picks the few rows whose keys ``json_keys`` counts: a backslash in the
 metadata text (a key may be spelled with escapes), or a key's text found twice.
 The runner finds the key again in Python (`Plan.read_paths`).
+Rule 4 (quoted strings, DuckDB): a plan made with ``quoted`` reads a table whose
+string columns hold each string's JSON text (``'"acme"'``, and ``''`` for a field
+of another JSON type: `sql._read_json`), canonical as DuckDB's ``to_json`` writes
+it. Every test of a string column goes through `Plan.is_`, `Plan.empty` and
+`Plan.text`: a constant is compared as its JSON text, a clause's value as
+``to_json`` of it, and only ordering, ``like`` and the output keys unquote. The
+differential tests run this mode over JSON Lines files against the fold.
 """
 
 from __future__ import annotations
@@ -75,10 +82,15 @@ _TEXT = "CAST(md AS VARCHAR)"
 class Plan:
     """The SQL of one meter in one dialect, built once for a query."""
 
-    def __init__(self, meter: Meter, dialect: Dialect, table: str) -> None:
+    def __init__(
+        self, meter: Meter, dialect: Dialect, table: str, *, quoted: bool = False
+    ) -> None:
+        if quoted and not isinstance(dialect, DuckDB):
+            raise AssertionError("quoted string columns are DuckDB's only")
         self.meter = meter
         self.d = dialect
         self.table = table
+        self.quoted = quoted
         self.func = meter.aggregation.func
         aggregation = meter.aggregation
         self.prop: str | None = (
@@ -93,6 +105,30 @@ class Plan:
         self.clauses: list[FilterClause] = []
         # (DuckDB) columns of a kept row computed after dedup from its fields.
         self.derived: list[str] = []
+
+    # -- string columns (Rule 4) -------------------------------------------------
+    def is_(self, column: str, value: str) -> str:
+        """``column`` holds the string ``value`` (a constant)."""
+        return f"{column} = {self.string(value)}"
+
+    def string(self, value: str) -> str:
+        """The constant string ``value`` as a string column holds it."""
+        return literal(json.dumps(value) if self.quoted else value)
+
+    def empty(self, column: str) -> str:
+        """``column`` holds another JSON type than a string, or ``''``."""
+        if self.quoted:
+            return f"{column} IN ('', {self.string('')})"
+        return f"{column} = ''"
+
+    def text(self, column: str) -> str:
+        """The text of a string column (``''`` for another JSON type)."""
+        if self.quoted:
+            return (
+                f"(CASE WHEN {column} = '' THEN '' ELSE"
+                f" json_extract_string({column}, '$') END)"
+            )
+        return column
 
     # -- reading values ---------------------------------------------------------
     def value(self, prop: str) -> str:
@@ -143,10 +179,10 @@ class Plan:
 
         if filter_keys or value_keys:
             user = f"{_counts(filter_keys)} OR (f = 1 AND {_counts(value_keys)})"
-            when("source = 'user'", [backslash, *_likes(filter_keys)], user)
-            when("source = 'user' AND f = 1", _likes(value_keys), user)
+            when(self.is_("source", "user"), [backslash, *_likes(filter_keys)], user)
+            when(f"{self.is_('source', 'user')} AND f = 1", _likes(value_keys), user)
         system = f"{_counts(system_keys)} OR (kind = 'K' AND {_counts(credit_keys)})"
-        when("source = 'system'", [backslash, *_likes(system_keys)], system)
+        when(self.is_("source", "system"), [backslash, *_likes(system_keys)], system)
         when("kind = 'K'", _likes(credit_keys), system)
         return f"CASE {' '.join(whens)} ELSE FALSE END"
 
@@ -225,11 +261,15 @@ class Plan:
             return f"{epoch} {_OPS[op]} {p(expected)}"
         column = prop  # name or source: always a string
         if op in ("like", "not_like"):
-            found = d.contains(column, p(_text(expected)))
+            found = d.contains(self.text(column), p(_text(expected)))
             return found if op == "like" else f"NOT ({found})"
         if not isinstance(expected, str):
             return "FALSE"
-        return d.string_order(column, _OPS[op], p(expected))
+        if self.quoted and op in ("eq", "ne"):
+            # The same string exactly when the same canonical JSON text (Rule 4).
+            needle = f"CAST(to_json(CAST({p(expected)} AS VARCHAR)) AS VARCHAR)"
+            return f"{column} {_OPS[op]} {needle}"
+        return d.string_order(self.text(column), _OPS[op], p(expected))
 
     # -- what a counted event contributes --------------------------------------
     def contribution(self) -> tuple[str, list[str], str]:
@@ -331,19 +371,24 @@ class Plan:
         credits: bool,
         bucket: str | None = None,
         bucket_join: str = "",
+        key: str = "groups.g",
     ) -> str:
-        """The SQL of a query: one row per group (or bucket), with ``bad_seq``."""
+        """The SQL of a query: one row per group (or bucket), with ``bad_seq``;
+        ``key`` is the group's key as returned (`text` of ``groups.g`` when the
+        groups are customers and the plan ``quoted``)."""
         d = self.d
         filter_ = self.filter(self.meter.filter)
         counts, columns, bad_value = self.contribution()
         units, rollover, bad_credit = self.credit()
         mine = self.mine()
-        name_ok = "source = 'user' AND f = 1"
+        user, system = self.is_("source", "user"), self.is_("source", "system")
+        name_ok = f"{user} AND f = 1"
         checks = [
-            "ts IS NULL OR name IS NULL OR name = ''",
-            "source IS NULL OR source NOT IN ('user', 'system')",
-            "external_id = '' OR external_customer_id = ''",
-            "source = 'user' AND f >= 2",
+            f"ts IS NULL OR name IS NULL OR {self.empty('name')}",
+            "source IS NULL OR source NOT IN"
+            f" ({self.string('user')}, {self.string('system')})",
+            f"{self.empty('external_id')} OR {self.empty('external_customer_id')}",
+            f"{user} AND f >= 2",
             # A CASE, not ``kind = 'C' AND ...``: DuckDB evaluates both sides of
             # an AND on every row; a CASE reads the value only where it counts.
             f"CASE kind WHEN 'C' THEN coalesce({bad_value}, FALSE)"
@@ -357,9 +402,9 @@ class Plan:
         bad = " OR ".join(f"coalesce({c}, FALSE)" for c in checks)
         kind = (
             f"CASE WHEN {name_ok} AND coalesce({counts}, FALSE) THEN 'C'"
-            f" WHEN source = 'system' THEN CASE WHEN {mine} THEN CASE name"
-            f" WHEN {literal(CREDITED_EVENT)} THEN 'K'"
-            f" WHEN {literal(RESET_EVENT)} THEN 'R' ELSE 'N' END ELSE 'N' END"
+            f" WHEN {system} THEN CASE WHEN {mine} THEN CASE name"
+            f" WHEN {self.string(CREDITED_EVENT)} THEN 'K'"
+            f" WHEN {self.string(RESET_EVENT)} THEN 'R' ELSE 'N' END ELSE 'N' END"
             " ELSE 'N' END"
         )
         # A value is read only where it counts: on a counted row, on a credit.
@@ -443,7 +488,7 @@ class Plan:
                     "ids",
                     "SELECT min(seq) AS bs FROM src WHERE customer_id IS NOT NULL"
                     " GROUP BY customer_id"
-                    f" HAVING {d.bad_uuid('min(customer_id)')}",
+                    f" HAVING {d.bad_uuid(self.text('min(customer_id)'))}",
                 )
             )
             bad_cte = (
@@ -527,7 +572,7 @@ class Plan:
             ]
             ctes.append(("groups", groups))
             select = (
-                "SELECT groups.g AS key, bad.bad_seq, cons.*, cred.ta, cred.ma,"
+                f"SELECT {key} AS key, bad.bad_seq, cons.*, cred.ta, cred.ma,"
                 " cred.tn, cred.mn, cred.tr, cred.mr FROM groups"
                 " LEFT JOIN cons ON cons.grp = groups.g"
                 " LEFT JOIN cred ON cred.g = groups.g CROSS JOIN bad"

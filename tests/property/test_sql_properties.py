@@ -9,16 +9,23 @@ refuses with the fold's exception class.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any
 
+import attrs
+import duckdb
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from meterkit import (
+    Filter,
+    FilterClause,
+    Meter,
+    PropertyAggregation,
     aggregate,
     quantities,
     sql_aggregate,
@@ -29,9 +36,10 @@ from meterkit import (
     usage_by_customer,
 )
 from meterkit.errors import MeterkitError
+from meterkit.sql import _aggregate, _jsonl_table, _usage_by_customer
 from tests.sql_engines import Engines, engines, raw_rows
 
-from .engine_strategies import event_logs, meters, selections
+from .engine_strategies import METER_ID, event_logs, meters, selections
 
 pytestmark = pytest.mark.slow
 EXAMPLES = settings(max_examples=60, deadline=None)
@@ -237,3 +245,108 @@ def test_refusals_of_the_whole_log_are_the_folds(
         sql, log, lambda: aggregate(meter, log), lambda con: sql_aggregate(con, meter)
     )
     check(sql, log, lambda: usage(meter, log), lambda con: sql_usage(con, meter))
+
+
+# -- quoted string columns (`_sql_plan`, Rule 4) ----------------------------------
+
+#: Strings whose JSON text needs escapes, or whose case or width is tricky.
+TRICKY = (
+    "llm",
+    'say "hi"',
+    "back\\slash",
+    "tab\there",
+    "é",
+    "ÉCLAIR",
+    "ß",
+    "😀",
+    "\u2028",
+    "\x7f",
+    "\x01",
+    "a/b",
+    "",
+    "meter.reset",
+)
+
+
+USE = {
+    "name": "llm",
+    "timestamp": "2025-01-01T00:00:00Z",
+    "external_customer_id": "acme",
+    "metadata": {"tokens": 3},
+}
+TOTAL = Meter(
+    id=METER_ID,
+    name="tokens",
+    filter=Filter(conjunction="and", clauses=[]),
+    aggregation=PropertyAggregation(func="sum", property="tokens"),
+    created_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
+)
+
+
+def named(operator: str, value: str) -> Meter:
+    """`TOTAL` of the events whose ``name`` passes ``operator`` ``value``."""
+    clause = FilterClause(property="name", operator=operator, value=value)
+    return attrs.evolve(TOTAL, filter=Filter(conjunction="and", clauses=[clause]))
+
+
+@st.composite
+def tricky_cases(draw: st.DrawFn) -> tuple[Any, list[dict[str, Any]]]:
+    """A random meter and spoiled log, and some of the log's names, external ids
+    and external customer ids (and, half the time, the meter's filter on ``name``)
+    swapped for strings with escapes, non-ASCII text or case to fold."""
+    meter = draw(meters())
+    log = draw(st.one_of(event_logs(), spoiled_logs(shapes=True)))
+    fields = ("name", "external_id", "external_customer_id")
+    for event in log:
+        for field in fields:
+            if draw(st.integers(0, 3)) == 0:
+                event[field] = draw(st.sampled_from(TRICKY))
+    if draw(st.booleans()):
+        clause = FilterClause(
+            property="name",
+            operator=draw(st.sampled_from(("eq", "ne", "gt", "lte", "like"))),
+            value=draw(st.sampled_from(TRICKY[:-2])),
+        )
+        meter = attrs.evolve(meter, filter=Filter(conjunction="and", clauses=[clause]))
+    return meter, log
+
+
+def told(call: Callable[[], Any]) -> tuple[str, Any]:
+    """`outcome`, with the error's message (which names the event and field)."""
+    try:
+        return ("ok", call())
+    except MeterkitError as exc:
+        return ("error", (type(exc), str(exc)))
+
+
+@EXAMPLES
+@given(case=tricky_cases())
+@example(case=(TOTAL, [{**USE, "external_id": ""}]))
+@example(case=(named("like", 'say "hi"'), [{**USE, "name": 'say "hi" twice'}]))
+@example(case=(named("gt", "é"), [{**USE, "name": "ü"}, {**USE, "name": "a"}]))
+def test_quoted_string_columns_read_as_the_folds(
+    tmp_path_factory: pytest.TempPathFactory, case: Any
+) -> None:
+    """The command line's DuckDB path (`cli._engine`): a JSON Lines file read with
+    its string fields quoted gives the results, or the refusal, of the same file
+    read unquoted (the table contract); for the whole log, the fold's."""
+    meter, log = case
+    path = tmp_path_factory.mktemp("quoted") / "events.jsonl"
+    path.write_text("".join(json.dumps(event) + "\n" for event in log))
+    con = duckdb.connect()
+    con.execute(_jsonl_table(str(path), "quoted", quoted=True))
+    con.execute(_jsonl_table(str(path), "plain", quoted=False))
+    for by in ("customer_id", "external_customer_id"):
+        found = [
+            told(
+                partial(
+                    _usage_by_customer, con, meter, by=by, table=table, quoted=quoted
+                )
+            )
+            for table, quoted in (("quoted", True), ("plain", False))
+        ]
+        assert found[0] == found[1], by
+    expected = told(partial(aggregate, meter, log))
+    for table, quoted in (("quoted", True), ("plain", False)):
+        found_total = told(partial(_aggregate, con, meter, table=table, quoted=quoted))
+        assert found_total == expected, table

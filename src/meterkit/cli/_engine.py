@@ -1,7 +1,8 @@
 """``meterkit usage --engine duckdb``: the same results, computed by DuckDB.
 
 Rule 1 (the same numbers): DuckDB reads the events file (JSON Lines, gzip or not,
-or Parquet) through a view in the table contract of `meterkit.sql`, and
+or Parquet) into a table in the table contract of `meterkit.sql` (from JSON Lines,
+with its string fields quoted: `sql._read_json`), and the runner of
 `sql_usage_by_customer` computes every customer's `Usage` with the fold's rules. The
 customers are routed as the default engine routes them (`_usage`, Rule 1): events
 with a ``customer_id`` by it, the others by ``external_customer_id``.
@@ -20,12 +21,7 @@ from typing import Any
 
 from ..errors import MeterkitError
 from ..meters import Meter
-from ..sql import (
-    jsonl_table_sql,
-    parquet_view_sql,
-    sql_aggregate,
-    sql_usage_by_customer,
-)
+from ..sql import _aggregate, _jsonl_table, _usage_by_customer, parquet_view_sql
 from ..usage import Usage
 
 __all__ = ["EngineRefused", "duckdb_usage"]
@@ -58,12 +54,15 @@ def duckdb_usage(meter: Meter, path: str) -> dict[CustomerKey, Usage]:
         import duckdb
 
         try:
-            # The file is read once, into a table both queries read.
-            if path.endswith(".parquet"):
+            # The file is read once, into a table both queries read. From JSON
+            # Lines, the string fields keep their JSON text (`sql._read_json`):
+            # not unquoting them saves about 6% of DuckDB's work.
+            quoted = not path.endswith(".parquet")
+            if quoted:
+                connection.execute(_jsonl_table(path, "events", quoted=True))
+            else:
                 connection.execute(parquet_view_sql(path, view="file_events"))
                 connection.execute("CREATE TABLE events AS SELECT * FROM file_events")
-            else:
-                connection.execute(jsonl_table_sql(path, table="events"))
             connection.execute(
                 "CREATE VIEW external_events AS"
                 " SELECT * FROM events WHERE customer_id IS NULL"
@@ -81,11 +80,13 @@ def duckdb_usage(meter: Meter, path: str) -> dict[CustomerKey, Usage]:
                     "CREATE VIEW keyless_events AS SELECT * FROM external_events"
                     " WHERE external_customer_id IS NULL"
                 )
-                sql_aggregate(connection, meter, table="keyless_events")
+                _aggregate(connection, meter, table="keyless_events", quoted=quoted)
                 scopes.append(("external_customer_id", "external_events"))
             found: dict[CustomerKey, Usage] = {}
             for kind, table in scopes:
-                results = sql_usage_by_customer(connection, meter, by=kind, table=table)
+                results = _usage_by_customer(
+                    connection, meter, by=kind, table=table, quoted=quoted
+                )
                 found.update(((kind, key), usage) for key, usage in results.items())
         except duckdb.Error as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
