@@ -163,7 +163,13 @@ class DuckDB(Dialect):
         return f"(CASE WHEN json_type({j}) = 'DOUBLE' THEN CAST({j} AS DOUBLE) END)"
 
     def non_finite(self, j: str) -> str | None:
-        return f"coalesce(isinf({self.double_of(j)}), FALSE)"
+        # A string (its JSON text starts with a quote, and only a string's does)
+        # is not parsed: most compared values are strings.
+        text = f"CAST({j} AS VARCHAR)"
+        return (
+            f"coalesce(CASE WHEN {text} >= '\"' AND {text} < '#' THEN FALSE"
+            f" ELSE isinf({self.double_of(j)}) END, FALSE)"
+        )
 
     def is_int(self, j: str) -> str:
         # Integers beyond 64 bits are DOUBLE to DuckDB but keep their digits. A

@@ -320,7 +320,13 @@ class Plan:
                 bad_double += (
                     f" OR {dbl} >= CAST(1e18 AS DOUBLE) OR {scale} > {DUCKDB_SCALE}"
                 )
-            bad = f"(CASE WHEN {is_int} THEN {bad_int} ELSE {bad_double}) END)"
+            # DuckDB types a JSON integer UBIGINT when not negative (never refused:
+            # at most 2**64 - 1), BIGINT when negative (or -0), DOUBLE beyond 64
+            # bits: the common case decided by the type, without HUGEINT tests.
+            bad = (
+                f"(CASE json_type({j}) WHEN 'UBIGINT' THEN FALSE ELSE (CASE WHEN"
+                f" {is_int} THEN {bad_int} ELSE {bad_double}) END) END)"
+            )
             return number, columns, bad
         n = d.number_for_compare(j)
         columns = [f"{n} AS vn"]
@@ -473,7 +479,8 @@ class Plan:
                     # Only the rows a later step reads (counted, credits, resets)
                     # carry their fields: ``cs = seq`` when such a row is first.
                     " min(seq) FILTER (WHERE kind <> 'N') AS cs,"
-                    f" arg_min({{{packed}}}, seq) FILTER (WHERE kind <> 'N') AS r"
+                    f" arg_min(CASE WHEN kind <> 'N' THEN {{{packed}}} END, seq)"
+                    " FILTER (WHERE kind <> 'N') AS r"
                     " FROM cls GROUP BY g, xid, CASE WHEN xid IS NULL THEN seq END",
                 ),
                 ("kept", kept),
