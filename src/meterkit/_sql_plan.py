@@ -159,32 +159,48 @@ class Plan:
         credit for this meter, ``units`` and ``rollover``.
 
         ``json_keys`` counts the keys only on a row picked by a textual hint,
-        which is never false when a key is repeated: a backslash in the metadata
-        text (a key may be spelled with escapes), or a part of a key found twice
-        (`_likes`). One CASE, so that each hint is tested once, on the rows of
-        its kind only; a row that a hint picks is counted for every key it
-        reads, since it meets no later WHEN.
+        which is never false when a key is repeated (`hints`). One ``CASE`` on
+        the source, so that each hint is tested once, on the rows of its source
+        only; a row that a hint picks is counted for every key it reads.
         """
         filter_keys = _keys_on(self.filter_paths)
         value_keys = _keys_on([self.value_path] if self.value_path else [])
         value_keys = [k for k in value_keys if k not in filter_keys]
         system_keys = _keys_on(_SYSTEM_PATHS[:1])
         credit_keys = _keys_on(_SYSTEM_PATHS[1:])
-        backslash = f"contains({_TEXT}, {_BACKSLASH})"
-        whens = []
+        branches = []
 
-        def when(test: str, hints: list[str], then: str) -> None:
-            if hints:
-                whens.append(f"WHEN {test} AND ({' OR '.join(hints)}) THEN {then}")
+        def branch(source: str, picks: list[str], then: str) -> None:
+            if picks:
+                branches.append(
+                    f"WHEN {self.string(source)} THEN (CASE WHEN"
+                    f" {' OR '.join(picks)} THEN {then} ELSE FALSE END)"
+                )
 
         if filter_keys or value_keys:
             user = f"{_counts(filter_keys)} OR (f = 1 AND {_counts(value_keys)})"
-            when(self.is_("source", "user"), [backslash, *_likes(filter_keys)], user)
-            when(f"{self.is_('source', 'user')} AND f = 1", _likes(value_keys), user)
+            picks = self.hints(filter_keys + value_keys, _likes(filter_keys))
+            if value_likes := _likes(value_keys):
+                picks.append(f"(f = 1 AND ({' OR '.join(value_likes)}))")
+            branch("user", picks, user)
         system = f"{_counts(system_keys)} OR (kind = 'K' AND {_counts(credit_keys)})"
-        when(self.is_("source", "system"), [backslash, *_likes(system_keys)], system)
-        when("kind = 'K'", _likes(credit_keys), system)
-        return f"CASE {' '.join(whens)} ELSE FALSE END"
+        picks = self.hints(system_keys + credit_keys, _likes(system_keys))
+        picks.append(f"(kind = 'K' AND ({' OR '.join(_likes(credit_keys))}))")
+        branch("system", picks, system)
+        return f"CASE source {' '.join(branches)} ELSE FALSE END"
+
+    def hints(
+        self, keys: Sequence[tuple[tuple[str, ...], str]], likes: list[str]
+    ) -> list[str]:
+        """``likes`` (`_likes`), and a backslash in the metadata text when one of
+        ``keys`` may be spelled with one. Any key may be, in a table's own JSON
+        (``"mod\\u0065l"``); in DuckDB's reader's (a ``quoted`` plan, Rule 4),
+        which writes each key in one canonical form, only a key with a quote, a
+        backslash or a control character, which `_likes` cannot find."""
+        escaped = any(c in '"\\' or c < " " for _, key in keys for c in key)
+        if not self.quoted or escaped:
+            return [f"contains({_TEXT}, {_BACKSLASH})", *likes]
+        return list(likes)
 
     # -- the filter (tri-state, Rule 4 of `_sql_dialects`) ----------------------
     def filter(self, filter_: Filter) -> str:
