@@ -25,6 +25,9 @@ __all__: list[str] = []
 #: The calendar steps a series can be cut into.
 INTERVALS = ("hour", "day", "week", "month", "year")
 
+#: The most buckets `quantities` builds unless told otherwise: a year of hours fits.
+DEFAULT_MAX_BUCKETS = 10_000
+
 
 def check_interval(value: object) -> str:
     if not isinstance(value, str) or value not in INTERVALS:

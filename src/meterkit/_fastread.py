@@ -28,6 +28,7 @@ and `inspect.getsource` show it; the cache holds that source text only.
 from __future__ import annotations
 
 import linecache
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -69,9 +70,7 @@ _NUMBER = "type(v) is int or type(v) is float"
 
 
 def _wire_forms() -> dict[Callable[..., Any], _WireForm]:
-    from . import values
-
-    return {
+    forms = {
         # parse_id also takes a uuid.UUID, which a JSON document cannot hold.
         _fields.id_field: _WireForm(gate="type(v) is str"),
         _fields.customer_id_field: _WireForm(gate="type(v) is str"),
@@ -82,8 +81,14 @@ def _wire_forms() -> dict[Callable[..., Any], _WireForm]:
         # parse_int refuses what the JSON integer hook refuses (bools, floats).
         _fields.credited_units_field: _WireForm(),
         _fields.amount_field: _WireForm(),
-        values._consumed_units: _WireForm(gate=_NUMBER),
     }
+    # Only a class of `values` has a field read by `values._consumed_units`: when
+    # that module is not loaded yet, no class being read needs its form (and
+    # reading a meter does not import it).
+    values = sys.modules.get(f"{__package__}.values")
+    if values is not None:
+        forms[values._consumed_units] = _WireForm(gate=_NUMBER)
+    return forms
 
 
 def derived_fields(cls: type[Any]) -> list[tuple[str, bool]]:

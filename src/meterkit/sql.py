@@ -35,11 +35,11 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._calendar import series_buckets
+from ._calendar import DEFAULT_MAX_BUCKETS, series_buckets
 from ._chunks import usage_numbers
 from ._fields import UTC, format_timestamp
 from ._sql_dialects import DUCKDB_DECIMAL, Params, dialect_for, literal
@@ -51,8 +51,10 @@ from .errors import InexactError, InvalidTypeError, MeterkitError, ValidationErr
 from .events import read_event
 from .matching import CompiledMeter
 from .meters import Meter
-from .timeseries import DEFAULT_MAX_BUCKETS, MeterQuantities, series_of
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from .timeseries import MeterQuantities
 
 __all__ = [
     "DIALECTS",
@@ -659,6 +661,9 @@ def sql_quantities(
         if row.get("key") is not None
     }
     tallies = [found.get(n) or Tally(func) for n in range(len(compiled.buckets))]
+    # Imported here: the command line's engine never builds a series.
+    from .timeseries import series_of
+
     return series_of(compiled.buckets, tallies, func)
 
 

@@ -43,7 +43,13 @@ from typing import Any
 import attrs
 
 from . import _fields
-from ._calendar import INTERVALS, Key, check_period, series_buckets
+from ._calendar import (
+    DEFAULT_MAX_BUCKETS,
+    INTERVALS,
+    Key,
+    check_period,
+    series_buckets,
+)
 from ._chunks import Chunk
 from ._fields import parse_id, parse_timestamp
 from ._sentinel import Sentinel
@@ -75,9 +81,6 @@ __all__ = [
     "quantities",
     "quantities_by",
 ]
-
-#: The most buckets `quantities` builds unless told otherwise: a year of hours fits.
-DEFAULT_MAX_BUCKETS = 10_000
 
 
 def _timestamp(value: object) -> datetime:

@@ -108,7 +108,7 @@ def _positive(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ..timeseries import DEFAULT_MAX_BUCKETS, INTERVALS
+    from .._calendar import DEFAULT_MAX_BUCKETS, INTERVALS
     from ._io import MAX_LINE_BYTES
 
     parser = _Parser(

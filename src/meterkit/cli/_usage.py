@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
-import importlib.resources
 import json
 import operator
 import os
@@ -350,6 +349,8 @@ def _engine_usage(
 
 
 def _demo_file(name: str) -> Any:
+    import importlib.resources  # only the demo reads packaged data
+
     # The package holding this `cli` package, wherever it is (installed, vendored).
     package = __name__.rsplit(".", 2)[0]
     return importlib.resources.files(package).joinpath("data").joinpath(name)
