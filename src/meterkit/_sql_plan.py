@@ -85,7 +85,7 @@ class Plan:
     def __init__(
         self, meter: Meter, dialect: Dialect, table: str, *, quoted: bool = False
     ) -> None:
-        if quoted and not isinstance(dialect, DuckDB):
+        if quoted and not isinstance(dialect, DuckDB):  # pragma: no cover
             raise AssertionError("quoted string columns are DuckDB's only")
         self.meter = meter
         self.d = dialect
@@ -112,7 +112,11 @@ class Plan:
         return f"{column} = {self.string(value)}"
 
     def string(self, value: str) -> str:
-        """The constant string ``value`` as a string column holds it."""
+        """The constant string ``value`` as a string column holds it: the plan's
+        own constants (``user``, ``meter.reset``, ...), printable ASCII without a
+        quote or a backslash, whose JSON text every writer spells alike."""
+        if not (value.isascii() and value.isprintable()) or set(value) & {'"', "\\"}:
+            raise AssertionError(f"not a plain constant: {value!r}")  # pragma: no cover
         return literal(json.dumps(value) if self.quoted else value)
 
     def empty(self, column: str) -> str:

@@ -168,7 +168,7 @@ def _compile(
             f"must be one of {', '.join(map(repr, QUERIES))}", path="query", value=query
         )
     if quoted and query not in ("aggregate", "usage_by_customer"):
-        raise AssertionError(f"no quoted mode for {query}")
+        raise AssertionError(f"no quoted mode for {query}")  # pragma: no cover
     params = Params(name)
     plan = Plan(meter, dialect_for(name, params), table_name, quoted=quoted)
     single = "SELECT 0 AS g"
