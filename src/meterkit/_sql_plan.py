@@ -8,8 +8,8 @@ expressions, in the same order:
 | `src`    | the events in scope, with their group key ``g`` (one customer, or     |
 |          | each customer of `usage_by_customer`); for DuckDB every metadata path |
 |          | the meter reads, extracted in one parse (``js``)                      |
-| `cls`    | each event's kind (``C`` counted, ``K`` credit, ``R`` reset, ``N``    |
-|          | anything else), its contribution, and ``bad``: a check failed         |
+| `cls`    | each event's kind (``COUNTED``, ``CREDIT``, ``RESET``, ``OTHER``:     |
+|          | small integers), its contribution, and ``bad``: a check failed        |
 |          | (DuckDB: a repeated key on a path the event is read by, Rule 3)       |
 | `kept`   | dedup: of the events of a group sharing an ``external_id``, the first |
 |          | in ``seq`` order, whatever its kind (DuckDB: one hash aggregate,      |
@@ -75,6 +75,9 @@ _OPS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # The metadata keys of a system event for this meter.
 _SYSTEM_PATHS = (("meter_id",), ("units",), ("rollover",))
 _BACKSLASH = literal("\\")
+# The kinds of event (`cls`), small integers: the dedup aggregate carries one per
+# group, and an integer keeps its state narrower than a string would (16 bytes).
+OTHER, COUNTED, CREDIT, RESET = 0, 1, 2, 3
 # (DuckDB) The metadata's JSON text, for the hints of repeated keys (Rule 3).
 _TEXT = "CAST(md AS VARCHAR)"
 
@@ -187,9 +190,11 @@ class Plan:
             if value_likes := _likes(value_keys):
                 picks.append(f"(f = 1 AND ({' OR '.join(value_likes)}))")
             branch("user", picks, user)
-        system = f"{_counts(system_keys)} OR (kind = 'K' AND {_counts(credit_keys)})"
+        system = (
+            f"{_counts(system_keys)} OR (kind = {CREDIT} AND {_counts(credit_keys)})"
+        )
         picks = self.hints(system_keys + credit_keys, _likes(system_keys))
-        picks.append(f"(kind = 'K' AND ({' OR '.join(_likes(credit_keys))}))")
+        picks.append(f"(kind = {CREDIT} AND ({' OR '.join(_likes(credit_keys))}))")
         branch("system", picks, system)
         return f"CASE source {' '.join(branches)} ELSE FALSE END"
 
@@ -415,10 +420,10 @@ class Plan:
             f" ({self.string('user')}, {self.string('system')})",
             f"{self.empty('external_id')} OR {self.empty('external_customer_id')}",
             f"{user} AND f >= 2",
-            # A CASE, not ``kind = 'C' AND ...``: DuckDB evaluates both sides of
+            # A CASE, not ``kind = 1 AND ...``: DuckDB evaluates both sides of
             # an AND on every row; a CASE reads the value only where it counts.
-            f"CASE kind WHEN 'C' THEN coalesce({bad_value}, FALSE)"
-            f" WHEN 'K' THEN coalesce({bad_credit}, FALSE) ELSE FALSE END",
+            f"CASE kind WHEN {COUNTED} THEN coalesce({bad_value}, FALSE)"
+            f" WHEN {CREDIT} THEN coalesce({bad_credit}, FALSE) ELSE FALSE END",
         ]
         if isinstance(d, DuckDB):
             checks.append(self.repeated())
@@ -427,16 +432,16 @@ class Plan:
             checks.append("md IS NOT NULL AND jsonb_typeof(md) <> 'object'")
         bad = " OR ".join(f"coalesce({c}, FALSE)" for c in checks)
         kind = (
-            f"CASE WHEN {name_ok} AND coalesce({counts}, FALSE) THEN 'C'"
+            f"CASE WHEN {name_ok} AND coalesce({counts}, FALSE) THEN {COUNTED}"
             f" WHEN {system} THEN CASE WHEN {mine} THEN CASE name"
-            f" WHEN {self.string(CREDITED_EVENT)} THEN 'K'"
-            f" WHEN {self.string(RESET_EVENT)} THEN 'R' ELSE 'N' END ELSE 'N' END"
-            " ELSE 'N' END"
+            f" WHEN {self.string(CREDITED_EVENT)} THEN {CREDIT}"
+            f" WHEN {self.string(RESET_EVENT)} THEN {RESET} ELSE {OTHER} END"
+            f" ELSE {OTHER} END ELSE {OTHER} END"
         )
         # A value is read only where it counts: on a counted row, on a credit.
         credit_columns = (
-            f", CASE WHEN kind = 'K' THEN {units} END AS cu,"
-            f" CASE WHEN kind = 'K' THEN {rollover} END AS roll"
+            f", CASE WHEN kind = {CREDIT} THEN {units} END AS cu,"
+            f" CASE WHEN kind = {CREDIT} THEN {rollover} END AS roll"
         )
         table = self.table
         if isinstance(d, DuckDB):
@@ -454,7 +459,7 @@ class Plan:
             f"{md}{extract} FROM {table} WHERE {scope}"
         )
         value_columns = "".join(
-            f", CASE WHEN kind = 'C' THEN {c.rsplit(' AS ', 1)[0]} END AS"
+            f", CASE WHEN kind = {COUNTED} THEN {c.rsplit(' AS ', 1)[0]} END AS"
             f" {c.rsplit(' AS ', 1)[1]}"
             for c in columns
         )
@@ -498,9 +503,9 @@ class Plan:
                     "SELECT g, min(seq) AS seq, min(CASE WHEN bad THEN seq END) AS bs,"
                     # Only the rows a later step reads (counted, credits, resets)
                     # carry their fields: ``cs = seq`` when such a row is first.
-                    " min(seq) FILTER (WHERE kind <> 'N') AS cs,"
-                    f" arg_min(CASE WHEN kind <> 'N' THEN {{{packed}}} END, seq)"
-                    " FILTER (WHERE kind <> 'N') AS r"
+                    f" min(seq) FILTER (WHERE kind <> {OTHER}) AS cs,"
+                    f" arg_min(CASE WHEN kind <> {OTHER} THEN {{{packed}}} END, seq)"
+                    f" FILTER (WHERE kind <> {OTHER}) AS r"
                     " FROM cls GROUP BY g, xid, CASE WHEN xid IS NULL THEN seq END",
                 ),
                 ("kept", kept),
@@ -550,7 +555,8 @@ class Plan:
             ctes += [
                 (
                     "resets",
-                    "SELECT g, max(seq) AS last FROM kept WHERE kind = 'R' GROUP BY g",
+                    f"SELECT g, max(seq) AS last FROM kept WHERE kind = {RESET}"
+                    " GROUP BY g",
                 ),
                 (
                     "win",
@@ -562,7 +568,7 @@ class Plan:
         counted = (
             f"SELECT {source}.*, {bucket or 'g'} AS grp FROM {source}{bucket_join}"
         )
-        counted += " WHERE kind = 'C'"
+        counted += f" WHERE kind = {COUNTED}"
         if bucket is not None:
             counted += f" AND {bucket} IS NOT NULL"
         if self.func == "latest":
@@ -588,7 +594,7 @@ class Plan:
                     f" sum(cu) {window} AS pa,"
                     f" sum(CASE WHEN roll THEN 0 ELSE cu END) {window} AS pn,"
                     f" sum(CASE WHEN roll THEN cu ELSE 0 END) {window} AS pr"
-                    f" FROM {source} WHERE kind = 'K'",
+                    f" FROM {source} WHERE kind = {CREDIT}",
                 ),
                 (
                     "cred",
