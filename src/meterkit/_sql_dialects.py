@@ -144,7 +144,10 @@ class DuckDB(Dialect):
         return f"json_type({j})"
 
     def is_string(self, j: str) -> str:
-        return f"json_type({j}) = 'VARCHAR'"
+        # Only a string's JSON text starts with a quote: tested on the text,
+        # without parsing the value (``J`` is DuckDB's own, canonical JSON text).
+        text = f"CAST({j} AS VARCHAR)"
+        return f"({text} >= '\"' AND {text} < '#')"
 
     def is_bool(self, j: str) -> str:
         return f"json_type({j}) = 'BOOLEAN'"
@@ -163,11 +166,9 @@ class DuckDB(Dialect):
         return f"(CASE WHEN json_type({j}) = 'DOUBLE' THEN CAST({j} AS DOUBLE) END)"
 
     def non_finite(self, j: str) -> str | None:
-        # A string (its JSON text starts with a quote, and only a string's does)
-        # is not parsed: most compared values are strings.
-        text = f"CAST({j} AS VARCHAR)"
+        # A string is not parsed: most compared values are strings.
         return (
-            f"coalesce(CASE WHEN {text} >= '\"' AND {text} < '#' THEN FALSE"
+            f"coalesce(CASE WHEN {self.is_string(j)} THEN FALSE"
             f" ELSE isinf({self.double_of(j)}) END, FALSE)"
         )
 

@@ -118,9 +118,7 @@ class Plan:
         """The constant string ``value`` as a string column holds it: the plan's
         own constants (``user``, ``meter.reset``, ...), printable ASCII without a
         quote or a backslash, whose JSON text every writer spells alike."""
-        if not (value.isascii() and value.isprintable()) or set(value) & {'"', "\\"}:
-            raise AssertionError(f"not a plain constant: {value!r}")  # pragma: no cover
-        return literal(json.dumps(value) if self.quoted else value)
+        return string_constant(value, quoted=self.quoted)
 
     def empty(self, column: str) -> str:
         """``column`` holds another JSON type than a string, or ``''``."""
@@ -206,8 +204,7 @@ class Plan:
         (``"mod\\u0065l"``); in DuckDB's reader's (a ``quoted`` plan, Rule 4),
         which writes each key in one canonical form, only a key with a quote, a
         backslash or a control character, which `_likes` cannot find."""
-        escaped = any(c in '"\\' or c < " " for _, key in keys for c in key)
-        if not self.quoted or escaped:
+        if not self.quoted or any(_escaped(key) for _, key in keys):
             return [f"contains({_TEXT}, {_BACKSLASH})", *likes]
         return list(likes)
 
@@ -667,6 +664,15 @@ def _filter_paths(filter_: Filter, found: list[tuple[str, ...]]) -> None:
                 found.append(steps)
 
 
+def string_constant(value: str, *, quoted: bool) -> str:
+    """The SQL literal of a plain constant string (printable ASCII without a
+    quote or a backslash) as a string column holds it: its JSON text when the
+    column is ``quoted`` (Rule 4), which every JSON writer spells alike."""
+    if not (value.isascii() and value.isprintable()) or set(value) & {'"', "\\"}:
+        raise AssertionError(f"not a plain constant: {value!r}")  # pragma: no cover
+    return literal(json.dumps(value) if quoted else value)
+
+
 def _keys_on(
     paths: Sequence[tuple[str, ...]],
 ) -> list[tuple[tuple[str, ...], str]]:
@@ -686,10 +692,16 @@ def _likes(keys: Sequence[tuple[tuple[str, ...], str]]) -> list[str]:
     control character is always spelled with a backslash.)"""
     found = []
     for key in dict.fromkeys(key for _, key in keys):
-        if not any(c in '"\\' or c < " " for c in key):
+        if not _escaped(key):
             needle = _needle(key)
             found.append(f"{_TEXT} LIKE {literal(f'%{needle}%{needle}%')}")
     return found
+
+
+def _escaped(key: str) -> bool:
+    """Whether every JSON spelling of ``key`` has a backslash: a quote, a
+    backslash or a control character in it."""
+    return any(c in '"\\' or c < " " for c in key)
 
 
 def _counts(keys: Sequence[tuple[tuple[str, ...], str]]) -> str:

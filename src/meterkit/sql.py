@@ -43,7 +43,7 @@ from ._calendar import DEFAULT_MAX_BUCKETS, series_buckets
 from ._chunks import usage_numbers
 from ._fields import UTC, format_timestamp
 from ._sql_dialects import DUCKDB_DECIMAL, Params, dialect_for, literal
-from ._sql_plan import Plan, credits_of, tally_of
+from ._sql_plan import Plan, credits_of, string_constant, tally_of
 from ._sql_segments import segments
 from ._tally import Tally
 from ._verdicts import Scan, check_by, check_meter, customer_keys
@@ -728,7 +728,7 @@ _TEXTS = ("name", "customer_id", "external_customer_id", "external_id", "source"
 def _jsonl_columns(quoted: bool) -> str:
     """The contract's columns (but ``seq``) from `_read_json`'s: the fold's
     reading (a missing ``source`` is ``user``)."""
-    user = literal(json.dumps("user") if quoted else "user")
+    user = string_constant("user", quoted=quoted)
     return (
         "name, CASE WHEN moment BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00'"
         " AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' THEN moment END"
