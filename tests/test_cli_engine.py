@@ -128,6 +128,12 @@ def test_events_with_both_keys_are_routed_by_customer_id(
         json.dumps({**use({"external_customer_id": "x"}, 1), "name": 7}),
         json.dumps(use({"external_customer_id": "x"}, -1)),
         json.dumps(use({"customer_id": "not-a-uuid"}, 1)),
+        json.dumps({**use({"external_customer_id": "x"}, 1), "source": 5}),
+        json.dumps({**use({"external_customer_id": "x"}, 1), "source": ["user"]}),
+        json.dumps(use({"customer_id": True}, 1)),
+        json.dumps(
+            use({"customer_id": {"id": "992fae2a-2a17-4b7a-8d9e-e287cf90131b"}}, 1)
+        ),
     ],
     ids=[
         "invalid-json",
@@ -140,6 +146,10 @@ def test_events_with_both_keys_are_routed_by_customer_id(
         "number-as-name",
         "negative-value",
         "bad-customer-id",
+        "number-as-source",
+        "array-as-source",
+        "boolean-as-customer-id",
+        "object-as-customer-id",
     ],
 )
 def test_a_refused_file_gets_the_default_engines_error(

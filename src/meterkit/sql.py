@@ -43,7 +43,7 @@ from ._calendar import DEFAULT_MAX_BUCKETS, series_buckets
 from ._chunks import usage_numbers
 from ._fields import UTC, format_timestamp
 from ._sql_dialects import DUCKDB_DECIMAL, Params, dialect_for, literal
-from ._sql_plan import Plan, credits_of, string_constant, tally_of
+from ._sql_plan import QUOTED_COLUMNS, Plan, credits_of, string_constant, tally_of
 from ._sql_segments import segments
 from ._tally import Tally
 from ._verdicts import Scan, check_by, check_meter, customer_keys
@@ -200,7 +200,7 @@ def _compile(
             groups="SELECT DISTINCT g FROM src",
             windowed=True,
             credits=True,
-            key=plan.text("groups.g"),
+            key=plan.text(chosen, "groups.g"),
         )
     else:
         keys = customer_keys(customer_id, external_customer_id)
@@ -728,7 +728,7 @@ _TEXTS = ("name", "customer_id", "external_customer_id", "external_id", "source"
 def _jsonl_columns(quoted: bool) -> str:
     """The contract's columns (but ``seq``) from `_read_json`'s: the fold's
     reading (a missing ``source`` is ``user``)."""
-    user = string_constant("user", quoted=quoted)
+    user = string_constant("user", quoted=quoted and "source" in QUOTED_COLUMNS)
     return (
         "name, CASE WHEN moment BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00'"
         " AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' THEN moment END"
@@ -742,20 +742,26 @@ def _read_json(path: object, *, quoted: bool = False) -> str:
     (``''`` for another JSON type), ``moment`` (NULL unless RFC 3339 with an
     offset), ``metadata`` as JSON, in file order.
 
-    With ``quoted``, a string field keeps its JSON text, quotes and escapes
-    included (``'"acme"'``; still ``''`` for another JSON type): DuckDB's reader
-    writes every string's text in one canonical form (``"\\u0061"`` reads as
-    ``"a"``), the form ``to_json`` writes, so two fields hold the same string
-    exactly when their texts are equal. Not unquoting a million short strings
-    saves a fifth of the load's work; the runners' ``quoted`` mode compares and
-    groups the texts (`_sql_plan`, Rule 4).
+    With ``quoted``, a string field of `_sql_plan.QUOTED_COLUMNS` keeps its JSON
+    text, quotes and escapes included (``'"acme"'``; still ``''`` for another
+    JSON type): DuckDB's reader writes every string's text in one canonical form
+    (``"\\u0061"`` reads as ``"a"``), the form ``to_json`` writes, so two fields
+    hold the same string exactly when their texts are equal. Not unquoting a
+    million short strings saves a fifth of the load's work; the runners'
+    ``quoted`` mode compares and groups the texts (`_sql_plan`, Rule 4). The
+    other string fields (``source``, ``customer_id``) are read as plain text, a
+    value of another JSON type as its JSON text (``5``, ``true``), which no valid
+    value of theirs spells.
     """
     if not isinstance(path, str) or not path:
         raise InvalidTypeError("must be a file path", path="path", value=path)
-    columns = ", ".join(f"{column}: 'JSON'" for column in _TEXTS)
+    plain = [c for c in _TEXTS if quoted and c not in QUOTED_COLUMNS]
+    columns = ", ".join(f"{c}: '{'VARCHAR' if c in plain else 'JSON'}'" for c in _TEXTS)
     columns = f"{{{columns}, timestamp: 'VARCHAR', metadata: 'JSON'}}"
     strings = ", ".join(
-        f"CASE WHEN left({c}, 1) = '\"' THEN "
+        c
+        if c in plain
+        else f"CASE WHEN left({c}, 1) = '\"' THEN "
         + (f"CAST({c} AS VARCHAR)" if quoted else f"{c} ->> '$'")
         + f" WHEN {c} IS NOT NULL THEN '' END AS {c}"
         for c in _TEXTS
