@@ -1,7 +1,7 @@
 """DuckDB's JSON Lines reader reads each ``timestamp`` as the fold does.
 
 `meterkit.sql.jsonl_view_sql` (and `jsonl_table_sql`, the same columns) reads the
-API's own layout by a fast branch (``LIKE``, ``strptime``) and any other text by the
+API's own layout by a fast branch (byte tests, ``strptime``) and any other text by the
 RFC 3339 regex. Whatever the text, the instant it reads is the one
 `_fields.parse_rfc3339` (the fold) reads, and NULL (the event refused) exactly
 where the fold refuses it: random timestamps, valid and mutated one to three
@@ -86,6 +86,16 @@ HAZARDS = [
     "\u0662025-10-10T10:10:10Z",
     "0001-01-01T00:00:00Z",
     "9999-12-31T23:59:59Z",
+    # 20 bytes ending in Z: the fast branch's shape, or just not it.
+    "2025-06-15t12:34:56Z",
+    "2025-06-15T12:34:6 Z",
+    "2025-06-15T12:34:6Z ",
+    "2025-6-15T12:34:56 Z",
+    "T025-06-15 12:34:56Z",
+    "2025-06-15 12:3T:56Z",
+    "2025-06-1\u00e912:34:56Z",
+    "2025-06-15T12:34:\u00e9Z",
+    "20250-6-15T12:34:56Z",
 ]
 
 
