@@ -13,7 +13,7 @@ expressions, in the same order:
 |          | (DuckDB: a repeated key on a path the event is read by, Rule 3)       |
 | `kept`   | dedup: of the events of a group sharing an ``external_id``, the first |
 |          | in ``seq`` order, whatever its kind (DuckDB: one hash aggregate,      |
-|          | `firsts`, with ``arg_min`` and the first bad ``seq``; only it is      |
+|          | `firsts`, with ``arg_min_null`` and the first bad ``seq``; only it is |
 |          | materialized)                                                         |
 | `win`    | (usage) only the events after the group's last kept reset             |
 | `counted`| the counted events; ``rn = 1`` marks the latest reading of a bucket   |
@@ -501,7 +501,7 @@ class Plan:
                     [f"r.{f}" for f in exprs if f != "v"] + ["r.v AS vi", "r.v AS cu"]
                 )
             packed = ", ".join(f"{f}: {e}" for f, e in exprs.items())
-            kept = f"SELECT g, seq, {out} FROM firsts WHERE cs = seq"
+            kept = f"SELECT g, seq, {out} FROM firsts WHERE r IS NOT NULL"
             if self.derived:
                 kept = f"SELECT k.*, {', '.join(self.derived)} FROM ({kept}) AS k"
             ctes = [
@@ -512,10 +512,10 @@ class Plan:
                     "firsts",
                     "SELECT g, min(seq) AS seq, min(CASE WHEN bad THEN seq END) AS bs,"
                     # Only the rows a later step reads (counted, credits, resets)
-                    # carry their fields: ``cs = seq`` when such a row is first.
-                    f" min(seq) FILTER (WHERE kind <> {OTHER}) AS cs,"
-                    f" arg_min(CASE WHEN kind <> {OTHER} THEN {{{packed}}} END, seq)"
-                    f" FILTER (WHERE kind <> {OTHER}) AS r"
+                    # carry their fields: ``r`` is NULL when the group's first
+                    # row is another (``arg_min_null`` keeps a NULL argument).
+                    f" arg_min_null(CASE WHEN kind <> {OTHER} THEN {{{packed}}} END,"
+                    " seq) AS r"
                     " FROM cls GROUP BY g, xid, CASE WHEN xid IS NULL THEN seq END",
                 ),
                 ("kept", kept),
