@@ -13,8 +13,8 @@ expressions, in the same order:
 |          | (DuckDB: a repeated key on a path the event is read by, Rule 3)       |
 | `kept`   | dedup: of the events of a group sharing an ``external_id``, the first |
 |          | in ``seq`` order, whatever its kind (DuckDB: one hash aggregate,      |
-|          | `firsts`, with ``arg_min_null`` and the first bad ``seq``; only it is |
-|          | materialized)                                                         |
+|          | `firsts`, with ``arg_min_null`` and the first bad ``seq``; it and the |
+|          | distinct customer ids, `idk`, are materialized)                       |
 | `win`    | (usage) only the events after the group's last kept reset             |
 | `counted`| the counted events; ``rn = 1`` marks the latest reading of a bucket   |
 | `cons`   | per group (or bucket): count, exact sums, extremes, latest, distinct  |
@@ -147,6 +147,13 @@ class Plan:
                 f" json_extract_string({value}, '$') END)"
             )
         return value
+
+    def group_key(self, by: str, column: str | None = None) -> str:
+        """The group of a customer by its ``by`` key (`usage_by_customer`), read
+        from ``column`` (default: ``by`` itself): a ``customer_id`` in any letter
+        case is one customer."""
+        column = by if column is None else column
+        return self.d.lower_text(column) if by == "customer_id" else column
 
     # -- reading values ---------------------------------------------------------
     def value(self, prop: str) -> str:
@@ -413,10 +420,12 @@ class Plan:
         bucket: str | None = None,
         bucket_join: str = "",
         key: str = "groups.g",
+        by: str | None = None,
     ) -> str:
         """The SQL of a query: one row per group (or bucket), with ``bad_seq``;
         ``key`` is the group's key as returned (`text` of ``groups.g`` when the
-        groups are customers and the plan ``quoted``)."""
+        groups are customers and the plan ``quoted``); ``by``, the column whose
+        `group_key` is ``group`` (`usage_by_customer`)."""
         d = self.d
         filter_ = self.filter(self.meter.filter)
         counts, columns, bad_value = self.contribution()
@@ -484,8 +493,9 @@ class Plan:
             # One hash aggregate does the dedup and the checks (Rule 3): a group
             # per (customer, external_id), or per row without an id; the first
             # row's fields by ``arg_min`` on ``seq``, and the group's first bad
-            # ``seq``. Only this narrow result is materialized: the rows before
-            # it (the JSON and its expressions) are computed once, in one pass.
+            # ``seq``. Only its groups that a later step reads, and the distinct
+            # customer ids, are materialized: the rows before them (the JSON and
+            # its expressions) are computed once, in one pass.
             # ``ts`` only where `latest` or a bucket reads it.
             fields = ["ts"] if self.func == "latest" or bucket is not None else []
             fields += ["kind", *(c.rsplit(" AS ", 1)[1] for c in columns)]
@@ -504,44 +514,59 @@ class Plan:
             kept = f"SELECT g, seq, {out} FROM firsts WHERE r IS NOT NULL"
             if self.derived:
                 kept = f"SELECT k.*, {', '.join(self.derived)} FROM ({kept}) AS k"
+            dedup = (
+                "SELECT g, min(seq) AS seq, min(CASE WHEN bad THEN seq END) AS bs,"
+                # Only the rows a later step reads (counted, credits, resets)
+                # carry their fields: ``r`` is NULL when the group's first row
+                # is another (``arg_min_null`` keeps a NULL argument).
+                f" arg_min_null(CASE WHEN kind <> {OTHER} THEN {{{packed}}} END,"
+                " seq) AS r"
+                " FROM cls GROUP BY g, xid, CASE WHEN xid IS NULL THEN seq END"
+            )
             ctes = [
                 ("src", src),
                 ("pre", pre),
                 ("cls", cls),
+                # Materialized are only the groups a later step reads: those
+                # whose first row is kept, or that hold a bad row (about a third
+                # of a typical log's groups).
                 (
                     "firsts",
-                    "SELECT g, min(seq) AS seq, min(CASE WHEN bad THEN seq END) AS bs,"
-                    # Only the rows a later step reads (counted, credits, resets)
-                    # carry their fields: ``r`` is NULL when the group's first
-                    # row is another (``arg_min_null`` keeps a NULL argument).
-                    f" arg_min_null(CASE WHEN kind <> {OTHER} THEN {{{packed}}} END,"
-                    " seq) AS r"
-                    " FROM cls GROUP BY g, xid, CASE WHEN xid IS NULL THEN seq END",
+                    f"SELECT * FROM ({dedup}) AS f WHERE r IS NOT NULL"
+                    " OR bs IS NOT NULL",
                 ),
                 ("kept", kept),
-            ]
-            # The UUID check runs once per distinct ``customer_id`` (on its first
-            # ``seq`` in scope), not on every row: the first bad event decides.
-            # It tests ``min(customer_id)``, the group's own key: on the key
-            # itself, DuckDB pushes the HAVING below the GROUP BY and runs the
-            # regex on every row (0.16 CPU-s of 1.4 per million events).
-            first_id = self.text("customer_id", "min(customer_id)")
-            ctes.append(
+                # The distinct ``customer_id`` values in scope, each with its
+                # first ``seq``: the UUID check runs once per value (the first
+                # bad event decides), not on every row, and the customers of
+                # `usage_by_customer` are read from here, not from the events.
+                # Materialized, so that DuckDB cannot push the check below the
+                # GROUP BY onto every row (0.16 CPU-s of 1.4 per million events).
+                (
+                    "idk",
+                    "SELECT customer_id AS k, min(seq) AS first FROM src"
+                    " WHERE customer_id IS NOT NULL GROUP BY customer_id",
+                ),
                 (
                     "ids",
-                    "SELECT min(seq) AS bs FROM src WHERE customer_id IS NOT NULL"
-                    f" GROUP BY customer_id HAVING {d.bad_uuid(first_id)}",
-                )
-            )
+                    "SELECT first AS bs FROM idk"
+                    f" WHERE {d.bad_uuid(self.text('customer_id', 'k'))}",
+                ),
+            ]
             bad_cte = (
                 "SELECT min(bs) AS bad_seq FROM"
                 " (SELECT bs FROM firsts UNION ALL SELECT bs FROM ids)"
             )
-            materialized = {"firsts": "MATERIALIZED", "kept": "NOT MATERIALIZED"}
+            materialized = {
+                "firsts": "MATERIALIZED",
+                "idk": "MATERIALIZED",
+                "kept": "NOT MATERIALIZED",
+            }
             materialized.update(
                 dict.fromkeys(("src", "pre", "cls", "ids"), "NOT MATERIALIZED")
             )
-            groups = groups.replace("FROM src", "FROM firsts")
+            if by == "customer_id":
+                groups = f"SELECT DISTINCT {self.group_key(by, 'k')} AS g FROM idk"
         else:
             kept = (
                 "SELECT cls.* FROM cls LEFT JOIN firsts ON cls.g = firsts.g AND"

@@ -189,18 +189,14 @@ def _compile(
         )
     elif query == "usage_by_customer":
         chosen = check_by(by)
-        key = (
-            plan.d.lower_text("customer_id")
-            if chosen == "customer_id"
-            else "external_customer_id"
-        )
         text = plan.query(
-            group=key,
+            group=plan.group_key(chosen),
             scope=f"{chosen} IS NOT NULL",
             groups="SELECT DISTINCT g FROM src",
             windowed=True,
             credits=True,
             key=plan.text(chosen, "groups.g"),
+            by=chosen,
         )
     else:
         keys = customer_keys(customer_id, external_customer_id)
