@@ -152,8 +152,9 @@ class DuckDB(Dialect):
     def is_bool(self, j: str) -> str:
         return f"json_type({j}) = 'BOOLEAN'"
 
-    def is_number(self, j: str) -> str:
-        return f"json_type({j}) IN ('BIGINT', 'UBIGINT', 'DOUBLE')"
+    def is_number(self, j: str, t: str | None = None) -> str:
+        # ``t``: a column holding ``json_type(j)`` already, where one does.
+        return f"{t or f'json_type({j})'} IN ('BIGINT', 'UBIGINT', 'DOUBLE')"
 
     def string_of(self, j: str) -> str:
         return f"json_extract_string({j}, '$')"
@@ -161,9 +162,10 @@ class DuckDB(Dialect):
     def number_for_compare(self, j: str) -> str:
         return f"(CASE WHEN {self.is_number(j)} THEN CAST({j} AS DOUBLE) END)"
 
-    def double_of(self, j: str) -> str:
+    def double_of(self, j: str, t: str | None = None) -> str:
         """A DOUBLE-typed JSON value as a DOUBLE (NULL for any other)."""
-        return f"(CASE WHEN json_type({j}) = 'DOUBLE' THEN CAST({j} AS DOUBLE) END)"
+        t = t or f"json_type({j})"
+        return f"(CASE WHEN {t} = 'DOUBLE' THEN CAST({j} AS DOUBLE) END)"
 
     def non_finite(self, j: str) -> str | None:
         # A string is not parsed: most compared values are strings.
@@ -172,15 +174,16 @@ class DuckDB(Dialect):
             f" ELSE isinf({self.double_of(j)}) END, FALSE)"
         )
 
-    def is_int(self, j: str) -> str:
+    def is_int(self, j: str, t: str | None = None) -> str:
         # Integers beyond 64 bits are DOUBLE to DuckDB but keep their digits. A
         # CASE, not OR: DuckDB evaluates both sides of an OR on every row, and the
         # regex is for DOUBLE values only (NULL when ``J`` is NULL, as before).
+        t = t or f"json_type({j})"
         return (
-            f"(CASE WHEN json_type({j}) IN ('BIGINT', 'UBIGINT') THEN TRUE"
-            f" WHEN json_type({j}) = 'DOUBLE' THEN"
+            f"(CASE WHEN {t} IN ('BIGINT', 'UBIGINT') THEN TRUE"
+            f" WHEN {t} = 'DOUBLE' THEN"
             f" regexp_full_match(CAST({j} AS VARCHAR), {literal(_INT_TEXT)})"
-            f" ELSE json_type({j}) = 'DOUBLE' END)"
+            f" ELSE {t} = 'DOUBLE' END)"
         )
 
     def like_text(self, j: str) -> str:

@@ -118,6 +118,8 @@ class Plan:
         self.clauses: list[FilterClause] = []
         # (DuckDB) columns of a kept row computed after dedup from its fields.
         self.derived: list[str] = []
+        # (DuckDB) the counted value whose JSON type the column ``vt`` holds.
+        self.typed: str | None = None
 
     # -- string columns (Rule 4) -------------------------------------------------
     def is_(self, column: str, value: str) -> str:
@@ -330,12 +332,15 @@ class Plan:
             ]
             bad = d.non_finite(j) or "FALSE"
             return "TRUE", columns, bad
-        number = d.is_number(j)
         sums = self.func in ("sum", "avg")
         if isinstance(d, DuckDB):
-            is_int = d.is_int(j)
+            # The value's JSON type, parsed once per passing user event into the
+            # column ``vt`` (`query`), not once per test that reads it (four).
+            self.typed = j
+            number = d.is_number(j, "vt")
+            is_int = d.is_int(j, "vt")
             as_int = f"TRY_CAST(CAST({j} AS VARCHAR) AS HUGEINT)"
-            dbl = d.double_of(j)
+            dbl = d.double_of(j, "vt")
             text = f"CAST({dbl} AS VARCHAR)"
             # A sum's DECIMAL and scale are `derived` after dedup from ``vd``: the
             # fewer the columns, the cheaper the dedup's ``arg_min``.
@@ -366,10 +371,11 @@ class Plan:
             # at most 2**64 - 1), BIGINT when negative (or -0), DOUBLE beyond 64
             # bits: the common case decided by the type, without HUGEINT tests.
             bad = (
-                f"(CASE json_type({j}) WHEN 'UBIGINT' THEN FALSE ELSE (CASE WHEN"
+                f"(CASE vt WHEN 'UBIGINT' THEN FALSE ELSE (CASE WHEN"
                 f" {is_int} THEN {bad_int} ELSE {bad_double}) END) END)"
             )
             return number, columns, bad
+        number = d.is_number(j)
         n = d.number_for_compare(j)
         columns = [f"{n} AS vn"]
         bad = (
@@ -487,6 +493,11 @@ class Plan:
             f" ({bad}) AS bad{value_columns}{credit_columns} FROM pre"
         )
         pre = f"SELECT src.*, {filter_} AS f FROM src"
+        if self.typed is not None:
+            pre = (
+                f"SELECT p.*, CASE WHEN {name_ok} THEN json_type({self.typed}) END"
+                f" AS vt FROM ({pre}) AS p"
+            )
         pre = f"SELECT p.*, {kind} AS kind FROM ({pre}) AS p"
         materialized: dict[str, str]
         if duck:
