@@ -263,7 +263,7 @@ def compile_sql(
 
     >>> query = compile_sql(example_meter(), "usage", dialect="duckdb",
     ...                     external_customer_id="acme")
-    >>> query.text.startswith("WITH src AS"), query.params["p0"]
+    >>> query.text.startswith("WITH "), query.params["p0"]
     (True, 'acme')
     """
     return _compile(
