@@ -511,7 +511,7 @@ class Plan:
         if duck:
             # One hash aggregate does the dedup and the checks (Rule 3): a group
             # per (customer, external_id), or per row without an id; the first
-            # row's fields by ``arg_min`` on ``seq``, and the group's first bad
+            # row's fields by ``arg_min_null`` on ``seq``, and the group's first bad
             # ``seq``. Only its groups that a later step reads, and the distinct
             # customer ids, are materialized: the rows before them (the JSON and
             # its expressions) are computed once, in one pass.
