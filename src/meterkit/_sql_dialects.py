@@ -188,8 +188,8 @@ class DuckDB(Dialect):
 
     def like_text(self, j: str) -> str:
         return (
-            f"CASE WHEN json_type({j}) = 'VARCHAR' THEN json_extract_string({j}, '$')"
-            f" WHEN json_type({j}) = 'BOOLEAN' THEN CAST({j} AS VARCHAR)"
+            f"CASE WHEN {self.is_string(j)} THEN json_extract_string({j}, '$')"
+            f" WHEN {self.is_bool(j)} THEN CAST({j} AS VARCHAR)"
             f" WHEN {self.is_int(j)} THEN CAST({j} AS VARCHAR)"
             f" WHEN json_type({j}) = 'DOUBLE' THEN CAST({self.double_of(j)} AS VARCHAR)"
             " END"
